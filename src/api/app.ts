@@ -1,0 +1,64 @@
+/** The HTTP transport: a thin Fastify adapter over Riffle's services. */
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Registry } from 'prom-client'
+import type { KeyStore } from '../auth/keys.js'
+import type { DefinitionsService } from '../definitions/service.js'
+import type { Logger } from '../log.js'
+import { requireScope } from './auth.js'
+import { installErrorHandling } from './errors.js'
+import { definitionRoutes } from './routes/definitions.js'
+import { healthRoutes, type ReadinessCheck } from './routes/health.js'
+import { streamToolRoutes } from './routes/stream-tools.js'
+import { validatorCompiler } from './validation.js'
+
+export interface AppDeps {
+  log: Logger
+  defs: DefinitionsService
+  keys: KeyStore
+  metrics: Registry
+  readiness: ReadinessCheck[]
+  brokers: () => Promise<string[]>
+  version: string
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: deps.log.child({ component: 'http' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: 4 * 1024 * 1024,
+    ajv: { customOptions: { coerceTypes: false } },
+  })
+  app.setValidatorCompiler(validatorCompiler)
+  installErrorHandling(app, deps.log)
+  app.addContentTypeParser(
+    ['application/yaml', 'application/x-yaml', 'text/yaml'],
+    { parseAs: 'string' },
+    (_req, body, done) => done(null, body),
+  )
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Riffle',
+        version: deps.version,
+        description:
+          'Real-time, event-triggered marketing on Apache Kafka, with a Pull Marketing database. Send `Authorization: Bearer <key>`; create keys with `riffle keys create --scope admin`.',
+      },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
+      security: [{ apiKey: [] }],
+    },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+
+  healthRoutes(app, deps.readiness, deps.metrics)
+
+  await app.register(async (admin) => {
+    admin.addHook('preHandler', requireScope(deps.keys, 'admin'))
+    definitionRoutes(admin, deps.defs)
+    streamToolRoutes(admin, { defs: deps.defs, brokers: deps.brokers })
+  })
+  return app
+}

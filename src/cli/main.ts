@@ -1,0 +1,260 @@
+/** The `riffle` command line: a thin adapter over the same services the HTTP API uses. */
+import { writeFile } from 'node:fs/promises'
+import { hostname, userInfo } from 'node:os'
+import { Command, Option } from 'commander'
+import { stringify } from 'yaml'
+import { buildApp } from '../api/app.js'
+import { createMetricsRegistry, type ReadinessCheck } from '../api/routes/health.js'
+import { type ConfigOverrides, loadConfig } from '../config.js'
+import { validateFile } from '../definitions/service.js'
+import { readDefinitionsFile } from '../definitions/source.js'
+import { formatIssues, isRiffleError } from '../errors.js'
+import { KafkaAdmin } from '../kafka/admin.js'
+import { sampleTopic } from '../kafka/sample.js'
+import { createLogger } from '../log.js'
+import { openRiffle, packageVersion, type Riffle, resolveKafkaBrokers } from '../runtime.js'
+import { inferFields } from '../streams/infer.js'
+
+function cliActor(): string {
+  let user = 'unknown'
+  try {
+    user = userInfo().username
+  } catch {}
+  return `cli:${user}@${hostname()}`
+}
+
+async function withRiffle<T>(overrides: ConfigOverrides, fn: (r: Riffle) => Promise<T>): Promise<T> {
+  const config = loadConfig(process.env, overrides)
+  const log = createLogger(process.env.RIFFLE_LOG_LEVEL ?? 'warn')
+  const riffle = await openRiffle(config, log)
+  try {
+    return await fn(riffle)
+  } finally {
+    await riffle.close()
+  }
+}
+
+const dataDirOption = () =>
+  new Option('--data-dir <dir>', 'data directory (default $RIFFLE_DATA_DIR or ./.riffle/data)')
+
+export function buildCli(): Command {
+  const program = new Command()
+  program
+    .name('riffle')
+    .description('Real-time, event-triggered marketing on Apache Kafka, with a Pull Marketing database.')
+    .version(packageVersion())
+    .showHelpAfterError()
+
+  program
+    .command('start')
+    .description('run the API, the Pull API, the engine and the scheduler')
+    .option('--port <port>', 'HTTP port (default $RIFFLE_PORT or 8080)')
+    .addOption(dataDirOption())
+    .action(async (o: { port?: string; dataDir?: string }) => {
+      await start({ port: o.port, dataDir: o.dataDir })
+    })
+
+  program
+    .command('validate')
+    .description('check a definitions file; exits 1 with every problem listed')
+    .requiredOption('-f, --file <file>', 'the definitions file (YAML or JSON)')
+    .option(
+      '--current',
+      'validate against the applied definitions (references to what is already applied resolve)',
+    )
+    .addOption(dataDirOption())
+    .action(async (o: { file: string; current?: boolean; dataDir?: string }) => {
+      const source = await readDefinitionsFile(o.file)
+      const { issues } = o.current
+        ? await withRiffle({ dataDir: o.dataDir }, (r) => r.defs.validate(source))
+        : validateFile(source)
+      if (issues.length) {
+        process.stderr.write(
+          `${formatIssues(issues)}\n${issues.length} problem${issues.length === 1 ? '' : 's'} found in ${o.file}\n`,
+        )
+        process.exitCode = 1
+        return
+      }
+      process.stdout.write(`${o.file} is valid\n`)
+    })
+
+  program
+    .command('apply')
+    .description('apply a definitions file: atomic (all or nothing) and idempotent')
+    .requiredOption('-f, --file <file>', 'the definitions file (YAML or JSON)')
+    .option('--prune', 'delete streams, collections and campaigns that the file no longer has')
+    .option('--dry-run', 'validate and show what would change; change nothing')
+    .addOption(dataDirOption())
+    .action(async (o: { file: string; prune?: boolean; dryRun?: boolean; dataDir?: string }) => {
+      const source = await readDefinitionsFile(o.file)
+      const s = await withRiffle({ dataDir: o.dataDir }, (r) =>
+        r.defs.apply(source, { actor: cliActor(), prune: Boolean(o.prune), dryRun: Boolean(o.dryRun) }),
+      )
+      const verb = s.dryRun ? 'would be ' : ''
+      for (const c of s.created) process.stdout.write(`${verb}created ${c}\n`)
+      for (const c of s.updated) process.stdout.write(`${verb}updated ${c}\n`)
+      for (const c of s.deleted) process.stdout.write(`${verb}deleted ${c}\n`)
+      process.stdout.write(
+        `${s.dryRun ? 'dry run: ' : ''}${s.created.length} created, ${s.updated.length} updated, ${s.deleted.length} deleted, ${s.unchanged} unchanged (revision ${s.revision})\n`,
+      )
+    })
+
+  program
+    .command('export-defs')
+    .description('write the applied definitions as a definitions file (round-trips through apply)')
+    .option('-o, --output <file>', 'write to a file instead of standard output')
+    .addOption(new Option('--format <format>', 'yaml or json').choices(['yaml', 'json']).default('yaml'))
+    .addOption(dataDirOption())
+    .action(async (o: { output?: string; format: string; dataDir?: string }) => {
+      const defs = await withRiffle({ dataDir: o.dataDir }, (r) => r.defs.exportDefinitions())
+      const text =
+        o.format === 'json' ? `${JSON.stringify(defs, null, 2)}\n` : stringify(defs, { lineWidth: 0 })
+      if (o.output) await writeFile(o.output, text)
+      else process.stdout.write(text)
+    })
+
+  const keys = program.command('keys').description('API keys with scopes')
+  keys
+    .command('create')
+    .description('create a key; it is printed once, alone on the last line')
+    .option(
+      '--scope <scope>',
+      'admin, ingest, pull:read:<collection> or pull:read:* (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
+    .option('--name <name>', 'a label to recognise the key by')
+    .addOption(dataDirOption())
+    .action(async (o: { scope: string[]; name?: string; dataDir?: string }) => {
+      const { key, apiKey } = await withRiffle({ dataDir: o.dataDir }, (r) => r.keys.create(o.scope, o.name))
+      process.stderr.write(
+        `created key ${apiKey.id} with scopes ${apiKey.scopes.join(', ')}; store it now, it is not shown again\n`,
+      )
+      process.stdout.write(`${key}\n`)
+    })
+  keys
+    .command('list')
+    .description('list keys (ids and scopes; never the secrets)')
+    .addOption(dataDirOption())
+    .action(async (o: { dataDir?: string }) => {
+      const list = await withRiffle({ dataDir: o.dataDir }, (r) => r.keys.list())
+      for (const k of list) {
+        process.stdout.write(
+          `${k.id}\t${k.scopes.join(',')}\t${k.name ?? ''}\t${k.createdAt}\t${k.revokedAt ? `revoked ${k.revokedAt}` : 'active'}\n`,
+        )
+      }
+    })
+  keys
+    .command('revoke <id>')
+    .description('revoke a key by its id')
+    .addOption(dataDirOption())
+    .action(async (id: string, o: { dataDir?: string }) => {
+      await withRiffle({ dataDir: o.dataDir }, (r) => r.keys.revoke(id))
+      process.stdout.write(`revoked ${id}\n`)
+    })
+
+  const streams = program.command('streams').description('stream tools')
+  streams
+    .command('infer <topic>')
+    .description('sample a topic and propose a stream definition with typed fields')
+    .option('--limit <n>', 'messages to sample per partition', '100')
+    .option('--name <name>', 'the stream name to propose (default: the topic, made a valid name)')
+    .action(async (topic: string, o: { limit: string; name?: string }) => {
+      const config = loadConfig()
+      const log = createLogger(process.env.RIFFLE_LOG_LEVEL ?? 'warn')
+      const brokers = await resolveKafkaBrokers(config, log)
+      const sampled = await sampleTopic({ brokers, topic, limit: Number(o.limit) || 100 })
+      const inferred = inferFields(sampled.map((m) => (m.json === undefined ? m.value : m.json)))
+      if (inferred.sampled === 0) {
+        process.stderr.write(
+          `no JSON object messages found in topic "${topic}" (${inferred.skipped} other messages)\n`,
+        )
+        process.exitCode = 1
+        return
+      }
+      const name = o.name ?? topic.replace(/[^A-Za-z0-9_-]/g, '-').replace(/^[^A-Za-z0-9]+/, '')
+      const stream = {
+        name,
+        topic,
+        format: 'json',
+        key: inferred.key ?? 'CHOOSE_A_KEY_FIELD',
+        ...(inferred.time ? { time: inferred.time } : {}),
+        fields: inferred.fields,
+      }
+      process.stderr.write(
+        `sampled ${inferred.sampled} messages (${inferred.skipped} skipped); review the proposal before applying it\n`,
+      )
+      process.stdout.write(stringify({ streams: [stream] }, { lineWidth: 0 }))
+    })
+
+  return program
+}
+
+async function start(overrides: ConfigOverrides): Promise<void> {
+  const config = loadConfig(process.env, overrides)
+  const log = createLogger(config.logLevel)
+  const riffle = await openRiffle(config, log)
+  const metrics = createMetricsRegistry()
+
+  // The local broker may take a while to start; the API answers meanwhile, /readyz says when Kafka is there.
+  let admin: KafkaAdmin | undefined
+  const brokersPromise = resolveKafkaBrokers(config, log).then((b) => {
+    admin = new KafkaAdmin(b)
+    log.info({ brokers: b }, 'kafka brokers resolved')
+    return b
+  })
+  brokersPromise.catch((e) => log.error({ err: e }, 'kafka is not available'))
+
+  const readiness: ReadinessCheck[] = [
+    { name: 'database', check: () => riffle.db.ping() },
+    {
+      name: 'kafka',
+      check: async () => {
+        await brokersPromise
+        await admin!.ping()
+      },
+    },
+  ]
+  const app = await buildApp({
+    log,
+    defs: riffle.defs,
+    keys: riffle.keys,
+    metrics,
+    readiness,
+    brokers: () => brokersPromise,
+    version: packageVersion(),
+  })
+  await app.listen({ port: config.port, host: config.host })
+  const base = `http://${config.host}:${config.port}`
+  log.info(
+    { url: base, dataDir: config.dataDir, database: riffle.db.description },
+    `riffle listening on ${base} (API docs at ${base}/docs)`,
+  )
+
+  let stopping = false
+  const stop = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal }, 'stopping')
+    await app.close().catch(() => {})
+    await admin?.close()
+    await riffle.close().catch(() => {})
+    process.exit(0)
+  }
+  process.on('SIGINT', () => void stop('SIGINT'))
+  process.on('SIGTERM', () => void stop('SIGTERM'))
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  try {
+    await buildCli().parseAsync(argv)
+  } catch (e) {
+    if (isRiffleError(e)) {
+      process.stderr.write(`riffle: ${e.code}: ${e.message}\n`)
+      process.exitCode = e.code === 'RIFFLE_CONFIG' ? 2 : 1
+    } else {
+      process.stderr.write(`riffle: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`)
+      process.exitCode = 1
+    }
+  }
+}

@@ -1,0 +1,91 @@
+import { isAbsolute, resolve } from 'node:path'
+import { riffleError } from './errors.js'
+
+/** Riffle's settings, read once at start-up from the environment and command-line flags. */
+export interface Config {
+  /** HTTP port of the API, the Pull API and the UI (`RIFFLE_PORT`, default 8080). */
+  port: number
+  /** Address the HTTP server binds to (`RIFFLE_HOST`, default 127.0.0.1). */
+  host: string
+  /** Data directory for the embedded stores (`RIFFLE_DATA_DIR`, default `./.riffle/data`). */
+  dataDir: string
+  /** Kafka bootstrap brokers (`RIFFLE_KAFKA_BROKERS`); unset: the local single-node broker. */
+  kafkaBrokers: string[] | undefined
+  /** Pull Marketing database (`RIFFLE_PULLSTORE_URL`): `sqlite:` (default), `mongodb://…`, `redis://…`. */
+  pullStoreUrl: string
+  /** Definitions, history and runs (`RIFFLE_DATABASE_URL`): SQLite under the data dir by default, or `postgres://…`. */
+  databaseUrl: string
+  /** Analytical data store (`RIFFLE_DATASTORE_URL`): DuckDB under the data dir by default, or `postgres://…`. */
+  datastoreUrl: string
+  /** Log level (`RIFFLE_LOG_LEVEL`, default info). */
+  logLevel: string
+}
+
+export interface ConfigOverrides {
+  port?: number | string | undefined
+  dataDir?: string | undefined
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+function bad(setting: string, message: string): never {
+  throw riffleError('RIFFLE_CONFIG', `${setting}: ${message}`)
+}
+
+function parsePort(setting: string, raw: string | number): number {
+  const n = typeof raw === 'number' ? raw : Number(raw)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) bad(setting, `must be a port number 0-65535, got "${raw}"`)
+  return n
+}
+
+function checkUrl(setting: string, raw: string, schemes: string[]): string {
+  const scheme = raw.split(':')[0] ?? ''
+  if (!schemes.includes(scheme))
+    bad(setting, `scheme "${scheme}:" is not supported; use one of ${schemes.map((s) => `${s}:`).join(', ')}`)
+  return raw
+}
+
+/** Reads and validates the configuration; a bad setting throws an error that names it. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: ConfigOverrides = {}): Config {
+  const dataDirRaw = overrides.dataDir ?? env.RIFFLE_DATA_DIR ?? './.riffle/data'
+  const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(process.cwd(), dataDirRaw)
+  const port = parsePort(
+    overrides.port !== undefined ? '--port' : 'RIFFLE_PORT',
+    overrides.port ?? env.RIFFLE_PORT ?? 8080,
+  )
+
+  let kafkaBrokers: string[] | undefined
+  if (env.RIFFLE_KAFKA_BROKERS !== undefined && env.RIFFLE_KAFKA_BROKERS.trim() !== '') {
+    kafkaBrokers = env.RIFFLE_KAFKA_BROKERS.split(',').map((s) => s.trim())
+    for (const b of kafkaBrokers) {
+      if (!/^[^\s:]+:\d+$/.test(b)) bad('RIFFLE_KAFKA_BROKERS', `"${b}" is not host:port`)
+    }
+  }
+  const logLevel = env.RIFFLE_LOG_LEVEL ?? 'info'
+  if (!LOG_LEVELS.includes(logLevel)) bad('RIFFLE_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`)
+
+  return {
+    port,
+    host: env.RIFFLE_HOST ?? '127.0.0.1',
+    dataDir,
+    kafkaBrokers,
+    pullStoreUrl: checkUrl('RIFFLE_PULLSTORE_URL', env.RIFFLE_PULLSTORE_URL || 'sqlite:', [
+      'sqlite',
+      'mongodb',
+      'mongodb+srv',
+      'redis',
+      'rediss',
+    ]),
+    databaseUrl: checkUrl('RIFFLE_DATABASE_URL', env.RIFFLE_DATABASE_URL || 'sqlite:', [
+      'sqlite',
+      'postgres',
+      'postgresql',
+    ]),
+    datastoreUrl: checkUrl('RIFFLE_DATASTORE_URL', env.RIFFLE_DATASTORE_URL || 'duckdb:', [
+      'duckdb',
+      'postgres',
+      'postgresql',
+    ]),
+    logLevel,
+  }
+}

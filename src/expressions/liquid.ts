@@ -1,0 +1,29 @@
+/** Liquid text templates: parsed once when definitions are applied, rendered per activation. */
+import { Liquid, type Template } from 'liquidjs'
+
+const engine = new Liquid({ strictFilters: true, ownPropertyOnly: true, cache: false })
+
+export type CompiledTemplate = (scope: Record<string, unknown>) => string
+
+export type TemplateCheck =
+  | { ok: true; render: CompiledTemplate; roots: Array<Array<string | number>> }
+  | { ok: false; message: string; line?: number; column?: number }
+
+export function checkTemplate(source: string): TemplateCheck {
+  let parsed: Template[]
+  try {
+    parsed = engine.parse(source)
+  } catch (e) {
+    const err = e as { message?: string; token?: { getPosition?: () => [number, number] } }
+    const pos = err.token?.getPosition?.()
+    return {
+      ok: false,
+      message: (err.message ?? String(e)).replace(/, line:\d+, col:\d+$/, ''),
+      ...(pos ? { line: pos[0], column: pos[1] } : {}),
+    }
+  }
+  const roots = engine
+    .globalVariableSegmentsSync(parsed)
+    .map((segs) => segs.map((s) => (typeof s === 'number' ? s : String(s))))
+  return { ok: true, roots, render: (scope) => engine.renderSync(parsed, scope) as string }
+}

@@ -1,0 +1,145 @@
+/**
+ * Peeks at the newest messages of a topic without committing any offset: a throwaway consumer
+ * reads from (end - limit) on each partition and leaves. Used by the stream sample and inference.
+ */
+import { randomUUID } from 'node:crypto'
+import { Consumer } from '@platformatic/kafka'
+import { riffleError } from '../errors.js'
+
+export interface SampledMessage {
+  partition: number
+  offset: string
+  timestamp: string
+  key: string | null
+  /** The value as text (UTF-8), or null for an empty value. */
+  value: string | null
+  /** The value parsed as JSON, when it is JSON. */
+  json?: unknown
+}
+
+export interface SampleOptions {
+  brokers: string[]
+  topic: string
+  limit: number
+  /** Gives up waiting for messages after this long. */
+  timeoutMs?: number
+}
+
+export async function sampleTopic(opts: SampleOptions): Promise<SampledMessage[]> {
+  const timeoutMs = opts.timeoutMs ?? 5_000
+  const consumer = new Consumer({
+    clientId: 'riffle-sample',
+    groupId: `riffle-sample-${randomUUID()}`,
+    bootstrapBrokers: opts.brokers,
+    timeout: Math.min(timeoutMs, 5_000),
+    retries: 1,
+    autocreateTopics: false,
+  })
+  try {
+    let latest: Map<string, bigint[]>
+    let earliest: Map<string, bigint[]>
+    try {
+      latest = await consumer.listOffsets({ topics: [opts.topic] })
+      earliest = await consumer.listOffsets({ topics: [opts.topic], timestamp: -2n })
+    } catch (e) {
+      throw classify(e, opts)
+    }
+    const ends = latest.get(opts.topic) ?? []
+    const starts = earliest.get(opts.topic) ?? []
+    const perPartition = BigInt(Math.max(1, opts.limit))
+    const offsets = ends.map((end, partition) => {
+      const start = starts[partition] ?? 0n
+      const from = end - perPartition > start ? end - perPartition : start
+      return { topic: opts.topic, partition, offset: from }
+    })
+    const remaining = new Map<number, bigint>()
+    offsets.forEach((o, p) => {
+      if (ends[p]! > o.offset) remaining.set(p, ends[p]!)
+    })
+    if (remaining.size === 0) return []
+
+    const stream = await consumer.consume({
+      topics: [opts.topic],
+      mode: 'manual',
+      offsets,
+      autocommit: false,
+      maxWaitTime: 200,
+    })
+    const out: SampledMessage[] = []
+    const done = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs)
+      stream.on('data', (m) => {
+        const end = remaining.get(m.partition)
+        if (end === undefined) return
+        out.push(toSample(m.partition, m.offset, m.timestamp, m.key, m.value))
+        if (m.offset + 1n >= end) remaining.delete(m.partition)
+        if (remaining.size === 0) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      stream.on('error', () => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
+    await done
+    await stream.close().catch(() => {})
+    out.sort((a, b) => (a.timestamp < b.timestamp ? 1 : a.timestamp > b.timestamp ? -1 : 0))
+    return out.slice(0, opts.limit)
+  } finally {
+    await consumer.close().catch(() => {})
+  }
+}
+
+function toSample(
+  partition: number,
+  offset: bigint,
+  timestamp: bigint,
+  key: unknown,
+  value: unknown,
+): SampledMessage {
+  const keyText = Buffer.isBuffer(key) && key.length > 0 ? key.toString('utf8') : null
+  const text = Buffer.isBuffer(value) && value.length > 0 ? value.toString('utf8') : null
+  const sample: SampledMessage = {
+    partition,
+    offset: offset.toString(),
+    timestamp: new Date(Number(timestamp)).toISOString(),
+    key: keyText,
+    value: text,
+  }
+  if (text !== null) {
+    try {
+      sample.json = JSON.parse(text)
+    } catch {
+      // not JSON: the sample shows the text; inference skips it
+    }
+  }
+  return sample
+}
+
+function classify(e: unknown, opts: SampleOptions): Error {
+  const text = collectMessages(e)
+  if (/UNKNOWN_TOPIC|unknown topic|does not host this topic/i.test(text)) {
+    return riffleError(
+      'RIFFLE_NOT_FOUND',
+      `topic "${opts.topic}" does not exist on ${opts.brokers.join(',')}`,
+      { cause: e },
+    )
+  }
+  return riffleError(
+    'RIFFLE_KAFKA_UNAVAILABLE',
+    `cannot read topic "${opts.topic}" from ${opts.brokers.join(',')}: ${text}`,
+    {
+      cause: e,
+    },
+  )
+}
+
+function collectMessages(e: unknown, depth = 0): string {
+  if (!(e instanceof Error) || depth > 4) return String(e)
+  const inner = (e as Error & { errors?: unknown[] }).errors
+  const parts = [e.message, ...(Array.isArray(inner) ? inner.map((x) => collectMessages(x, depth + 1)) : [])]
+  if (e.cause) parts.push(collectMessages(e.cause, depth + 1))
+  return parts.join('; ')
+}

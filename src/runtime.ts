@@ -1,0 +1,78 @@
+/**
+ * Wires Riffle's services from the configuration. Shared by the CLI commands and `riffle start`,
+ * so that every transport sees the same services.
+ */
+import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { KeyStore } from './auth/keys.js'
+import type { Config } from './config.js'
+import { openDatabase, type SqlDatabase } from './db/sql.js'
+import { DefinitionsService } from './definitions/service.js'
+import { DefinitionsStore } from './definitions/store.js'
+import { riffleError } from './errors.js'
+import type { Logger } from './log.js'
+
+export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
+
+export function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string })
+      .version
+  } catch {
+    return '0.0.0'
+  }
+}
+
+export interface Riffle {
+  config: Config
+  log: Logger
+  db: SqlDatabase
+  defs: DefinitionsService
+  keys: KeyStore
+  close(): Promise<void>
+}
+
+export async function openRiffle(config: Config, log: Logger): Promise<Riffle> {
+  const db = await openDatabase(config.databaseUrl, config.dataDir)
+  try {
+    const store = await DefinitionsStore.open(db)
+    const keys = await KeyStore.open(db)
+    return { config, log, db, defs: new DefinitionsService(store), keys, close: () => db.close() }
+  } catch (e) {
+    await db.close().catch(() => {})
+    throw e
+  }
+}
+
+const run = promisify(execFile)
+
+/**
+ * The Kafka brokers to use: RIFFLE_KAFKA_BROKERS when set; otherwise the local single-node broker,
+ * started through scripts/services.sh when it is not running yet.
+ */
+export async function resolveKafkaBrokers(config: Config, log: Logger): Promise<string[]> {
+  if (config.kafkaBrokers) return config.kafkaBrokers
+  const script = join(PACKAGE_ROOT, 'scripts', 'services.sh')
+  log.info(
+    'RIFFLE_KAFKA_BROKERS is not set: starting the local single-node Kafka broker (scripts/services.sh up kafka)',
+  )
+  try {
+    await run('bash', [script, 'up', 'kafka'], { timeout: 600_000, maxBuffer: 16 * 1024 * 1024 })
+  } catch (e) {
+    const err = e as { stderr?: string; stdout?: string; message: string }
+    throw riffleError(
+      'RIFFLE_KAFKA_UNAVAILABLE',
+      `could not start the local Kafka broker: ${(err.stderr || err.stdout || err.message).trim().split('\n').slice(-5).join('\n')}`,
+      { cause: e },
+    )
+  }
+  const env = await readFile(join(PACKAGE_ROOT, '.riffle', 'services.env'), 'utf8')
+  const m = /RIFFLE_KAFKA_BROKERS=(\S+)/.exec(env)
+  if (!m)
+    throw riffleError('RIFFLE_KAFKA_UNAVAILABLE', 'scripts/services.sh did not report RIFFLE_KAFKA_BROKERS')
+  return m[1]!.split(',')
+}
