@@ -196,21 +196,38 @@ async function start(overrides: ConfigOverrides): Promise<void> {
   const riffle = await openRiffle(config, log)
   const metrics = createMetricsRegistry()
 
-  // The local broker may take a while to start; the API answers meanwhile, /readyz says when Kafka is there.
+  // The local broker may take a while to start; the API answers meanwhile and /readyz says when
+  // Kafka is there. A failed attempt is retried on the next use, at most every 10 seconds.
   let admin: KafkaAdmin | undefined
-  const brokersPromise = resolveKafkaBrokers(config, log).then((b) => {
-    admin = new KafkaAdmin(b)
-    log.info({ brokers: b }, 'kafka brokers resolved')
-    return b
-  })
-  brokersPromise.catch((e) => log.error({ err: e }, 'kafka is not available'))
+  let pending: Promise<string[]> | undefined
+  let failedAt = 0
+  const brokers = (): Promise<string[]> => {
+    if (!pending && Date.now() - failedAt < 10_000) {
+      return Promise.reject(new Error('Kafka is not available yet; see the log'))
+    }
+    pending ??= resolveKafkaBrokers(config, log).then(
+      (b) => {
+        admin ??= new KafkaAdmin(b)
+        log.info({ brokers: b }, 'kafka brokers resolved')
+        return b
+      },
+      (e) => {
+        log.error({ err: e }, 'kafka is not available')
+        pending = undefined
+        failedAt = Date.now()
+        throw e
+      },
+    )
+    return pending
+  }
+  brokers().catch(() => {})
 
   const readiness: ReadinessCheck[] = [
     { name: 'database', check: () => riffle.db.ping() },
     {
       name: 'kafka',
       check: async () => {
-        await brokersPromise
+        await brokers()
         await admin!.ping()
       },
     },
@@ -221,7 +238,7 @@ async function start(overrides: ConfigOverrides): Promise<void> {
     keys: riffle.keys,
     metrics,
     readiness,
-    brokers: () => brokersPromise,
+    brokers,
     version: packageVersion(),
   })
   await app.listen({ port: config.port, host: config.host })

@@ -85,7 +85,13 @@ export async function sampleTopic(opts: SampleOptions): Promise<SampledMessage[]
     })
     await done
     await stream.close().catch(() => {})
-    out.sort((a, b) => (a.timestamp < b.timestamp ? 1 : a.timestamp > b.timestamp ? -1 : 0))
+    out.sort((a, b) =>
+      a.timestamp !== b.timestamp
+        ? a.timestamp < b.timestamp
+          ? 1
+          : -1
+        : a.partition - b.partition || Number(BigInt(b.offset) - BigInt(a.offset)),
+    )
     return out.slice(0, opts.limit)
   } finally {
     await consumer.close().catch(() => {})
