@@ -19,6 +19,13 @@ export interface Config {
   datastoreUrl: string
   /** Log level (`RIFFLE_LOG_LEVEL`, default info). */
   logLevel: string
+  /**
+   * Days of output history to keep (`RIFFLE_HISTORY_RETENTION_DAYS`, default 90). Older records are
+   * purged once every registered export consumer has taken them.
+   */
+  historyRetentionDays: number
+  /** Kafka topic that mirrors every appended activation (`RIFFLE_HISTORY_TOPIC`); unset: no mirror. */
+  historyTopic: string | undefined
 }
 
 export interface ConfigOverrides {
@@ -64,6 +71,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
   const logLevel = env.RIFFLE_LOG_LEVEL ?? 'info'
   if (!LOG_LEVELS.includes(logLevel)) bad('RIFFLE_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`)
 
+  const retentionRaw = env.RIFFLE_HISTORY_RETENTION_DAYS?.trim() || '90'
+  const historyRetentionDays = Number(retentionRaw)
+  if (!/^\d+$/.test(retentionRaw) || historyRetentionDays < 1 || historyRetentionDays > 36_500)
+    bad(
+      'RIFFLE_HISTORY_RETENTION_DAYS',
+      `must be a whole number of days from 1 to 36500, got "${retentionRaw}"`,
+    )
+  const historyTopic = env.RIFFLE_HISTORY_TOPIC?.trim() || undefined
+  if (historyTopic !== undefined && !/^[A-Za-z0-9._-]{1,249}$/.test(historyTopic))
+    bad('RIFFLE_HISTORY_TOPIC', `"${historyTopic}" is not a valid Kafka topic name`)
+
   return {
     port,
     host: env.RIFFLE_HOST ?? '127.0.0.1',
@@ -87,5 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
       'postgresql',
     ]),
     logLevel,
+    historyRetentionDays,
+    historyTopic,
   }
 }

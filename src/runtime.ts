@@ -14,6 +14,8 @@ import { openDatabase, type SqlDatabase } from './db/sql.js'
 import { DefinitionsService } from './definitions/service.js'
 import { DefinitionsStore } from './definitions/store.js'
 import { riffleError } from './errors.js'
+import { openHistory } from './history/open.js'
+import type { HistoryStore } from './history/store.js'
 import type { Logger } from './log.js'
 
 export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -33,6 +35,8 @@ export interface Riffle {
   db: SqlDatabase
   defs: DefinitionsService
   keys: KeyStore
+  /** The output history: every activation, for queries, exports and frequency caps. */
+  history: HistoryStore
   close(): Promise<void>
 }
 
@@ -41,7 +45,19 @@ export async function openRiffle(config: Config, log: Logger): Promise<Riffle> {
   try {
     const store = await DefinitionsStore.open(db)
     const keys = await KeyStore.open(db)
-    return { config, log, db, defs: new DefinitionsService(store), keys, close: () => db.close() }
+    const history = await openHistory(config, db)
+    return {
+      config,
+      log,
+      db,
+      defs: new DefinitionsService(store),
+      keys,
+      history: history.store,
+      close: async () => {
+        await history.close()
+        await db.close()
+      },
+    }
   } catch (e) {
     await db.close().catch(() => {})
     throw e

@@ -5,11 +5,13 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Registry } from 'prom-client'
 import type { KeyStore } from '../auth/keys.js'
 import type { DefinitionsService } from '../definitions/service.js'
+import type { HistoryStore } from '../history/store.js'
 import type { Logger } from '../log.js'
 import { requireScope } from './auth.js'
 import { installErrorHandling } from './errors.js'
 import { definitionRoutes } from './routes/definitions.js'
 import { healthRoutes, type ReadinessCheck } from './routes/health.js'
+import { historyRoutes } from './routes/history.js'
 import { streamToolRoutes } from './routes/stream-tools.js'
 import { validatorCompiler } from './validation.js'
 
@@ -21,6 +23,8 @@ export interface AppDeps {
   readiness: ReadinessCheck[]
   brokers: () => Promise<string[]>
   version: string
+  /** The output history; its routes are served when given. */
+  history?: HistoryStore
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -59,6 +63,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     admin.addHook('preHandler', requireScope(deps.keys, 'admin'))
     definitionRoutes(admin, deps.defs)
     streamToolRoutes(admin, { defs: deps.defs, brokers: deps.brokers })
+    if (deps.history) historyRoutes(admin, deps.history)
   })
   return app
 }

@@ -9,11 +9,13 @@ import { type ConfigOverrides, loadConfig } from '../config.js'
 import { validateFile } from '../definitions/service.js'
 import { readDefinitionsFile } from '../definitions/source.js'
 import { formatIssues, isRiffleError } from '../errors.js'
+import { HistoryRetention } from '../history/retention.js'
 import { KafkaAdmin } from '../kafka/admin.js'
 import { sampleTopic } from '../kafka/sample.js'
 import { createLogger } from '../log.js'
 import { openRiffle, packageVersion, type Riffle, resolveKafkaBrokers } from '../runtime.js'
 import { inferFields } from '../streams/infer.js'
+import { historyCommand } from './history.js'
 
 function cliActor(): string {
   let user = 'unknown'
@@ -187,6 +189,8 @@ export function buildCli(): Command {
       process.stdout.write(stringify({ streams: [stream] }, { lineWidth: 0 }))
     })
 
+  program.addCommand(historyCommand(withRiffle, dataDirOption))
+
   return program
 }
 
@@ -195,6 +199,13 @@ async function start(overrides: ConfigOverrides): Promise<void> {
   const log = createLogger(config.logLevel)
   const riffle = await openRiffle(config, log)
   const metrics = createMetricsRegistry()
+  const retention = new HistoryRetention({
+    store: riffle.history,
+    days: config.historyRetentionDays,
+    log,
+    metrics,
+  })
+  retention.start()
 
   // The local broker may take a while to start; the API answers meanwhile and /readyz says when
   // Kafka is there. A failed attempt is retried on the next use, at most every 10 seconds.
@@ -240,6 +251,7 @@ async function start(overrides: ConfigOverrides): Promise<void> {
     readiness,
     brokers,
     version: packageVersion(),
+    history: riffle.history,
   })
   await app.listen({ port: config.port, host: config.host })
   const base = `http://${config.host}:${config.port}`
@@ -255,6 +267,7 @@ async function start(overrides: ConfigOverrides): Promise<void> {
     log.info({ signal }, 'stopping')
     await app.close().catch(() => {})
     await admin?.close()
+    await retention.stop()
     await riffle.close().catch(() => {})
     process.exit(0)
   }

@@ -99,7 +99,7 @@ abstract class Base implements SqlDatabase {
   }
 }
 
-class SqliteDatabase extends Base {
+export class SqliteDatabase extends Base {
   readonly dialect = 'sqlite' as const
   readonly description: string
   readonly #db: Sqlite.Database
@@ -120,6 +120,15 @@ class SqliteDatabase extends Base {
   /** The raw handle, for hot paths that batch many statements synchronously. */
   get handle(): Sqlite.Database {
     return this.#db
+  }
+
+  /**
+   * Runs `fn` synchronously on the raw handle once no transaction of this database is open, for hot
+   * paths that batch many statements in one native transaction.
+   */
+  async withHandle<T>(fn: (db: Sqlite.Database) => T): Promise<T> {
+    while (this.#inTx) await this.#lock.catch(() => {})
+    return fn(this.#db)
   }
 
   async #idle(): Promise<void> {

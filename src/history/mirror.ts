@@ -1,0 +1,68 @@
+/**
+ * Optional mirror of the output history to a Kafka topic (`RIFFLE_HISTORY_TOPIC`), so that Kafka
+ * Connect sinks can load it. The engine calls `publish` with each batch after appending it.
+ *
+ * At least once: a replayed batch is published again (its records were already in the history, but
+ * an earlier publish may not have happened). Sinks upsert on the `id` field, or read the
+ * `riffle-activation-id` header, to load each activation once.
+ */
+import { Producer, stringSerializers } from '@platformatic/kafka'
+import { riffleError } from '../errors.js'
+import type { Activation } from './activation.js'
+import { toRecord } from './schema.js'
+
+export interface HistoryMirrorOptions {
+  brokers: string[]
+  topic: string
+  clientId?: string
+  /** Per request, in milliseconds. */
+  timeoutMs?: number
+}
+
+export class HistoryMirror {
+  readonly topic: string
+  readonly #producer: Producer<string, string, string, string>
+
+  constructor(opts: HistoryMirrorOptions) {
+    this.topic = opts.topic
+    this.#producer = new Producer({
+      clientId: opts.clientId ?? 'riffle-history-mirror',
+      bootstrapBrokers: opts.brokers,
+      serializers: stringSerializers,
+      // idempotent: a retried produce is written once per partition
+      idempotent: true,
+      timeout: opts.timeoutMs ?? 10_000,
+      retries: 5,
+      retryDelay: 500,
+      autocreateTopics: true,
+    })
+  }
+
+  /**
+   * Publishes one message per activation: key the customer key (per-customer order, as the source
+   * streams), value the record as JSON (the API's shape), header `riffle-activation-id`.
+   */
+  async publish(batch: readonly Activation[]): Promise<void> {
+    if (batch.length === 0) return
+    const messages = batch.map((a) => ({
+      topic: this.topic,
+      key: a.customerKey,
+      value: JSON.stringify(toRecord(a)),
+      headers: { 'riffle-activation-id': a.id, 'riffle-campaign': a.campaign },
+      timestamp: BigInt(a.outputTime),
+    }))
+    try {
+      await this.#producer.send({ messages })
+    } catch (e) {
+      throw riffleError(
+        'RIFFLE_KAFKA_UNAVAILABLE',
+        `could not mirror ${batch.length} activations to topic "${this.topic}": ${e instanceof Error ? e.message : String(e)}`,
+        { cause: e },
+      )
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#producer.close().catch(() => {})
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * Where the output history lives. With the embedded default (`RIFFLE_DATABASE_URL` unset or
+ * `sqlite:`) it gets its own SQLite file, `<dataDir>/history.db`: SQLite lets one writer at a time
+ * into a file, and the history's heavy appends should never hold up a definitions change or a key
+ * check. With `sqlite:PATH` or PostgreSQL it shares Riffle's database.
+ */
+import type { Config } from '../config.js'
+import { openDatabase, type SqlDatabase } from '../db/sql.js'
+import { HistoryStore } from './store.js'
+
+export async function openHistory(
+  config: Config,
+  db: SqlDatabase,
+): Promise<{ store: HistoryStore; close: () => Promise<void> }> {
+  if (config.databaseUrl !== 'sqlite:') return { store: await HistoryStore.open(db), close: async () => {} }
+  const own = await openDatabase('sqlite:', config.dataDir, 'history.db')
+  try {
+    return { store: await HistoryStore.open(own), close: () => own.close() }
+  } catch (e) {
+    await own.close().catch(() => {})
+    throw e
+  }
+}

@@ -1,0 +1,546 @@
+/**
+ * The output history: every activation, holdout included, kept durably for loading into master
+ * data stores. Appends are batched and idempotent on the activation id; `seq` orders records by
+ * insertion so that export consumers can keep a watermark.
+ *
+ * On PostgreSQL every append takes one transaction-scoped advisory lock, so that sequence numbers
+ * become visible in order: a reader that sees seq N sees every committed seq below N, which is what
+ * makes a watermark safe with many engine processes appending at once.
+ */
+import type Sqlite from 'better-sqlite3'
+import { type SqlDatabase, SqliteDatabase } from '../db/sql.js'
+import { riffleError } from '../errors.js'
+import type { Activation, ActivationStatus } from './activation.js'
+import { type Cursor, decodeCursor, encodeCursor, type HistoryFilter } from './query.js'
+import { COLUMNS, entryFromRow, HISTORY_MIGRATIONS, type HistoryEntry, type HistoryRow } from './schema.js'
+
+export type { HistoryFilter } from './query.js'
+export type { HistoryEntry, HistoryRow } from './schema.js'
+
+/** Names an export consumer; also part of its files' names. */
+export const CONSUMER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/
+
+const APPEND_LOCK = 1380533830 // any constant: every appender takes the same advisory lock
+const INSERT_COLUMNS = COLUMNS.filter((c) => c !== 'seq')
+const SELECT_COLUMNS = COLUMNS.join(', ')
+export const MAX_PAGE = 1000
+
+export interface HistoryPage {
+  items: HistoryEntry[]
+  /** Pass as `cursor` to get the next page; null on the last page. */
+  nextCursor: string | null
+}
+
+export interface CountRecentQuery {
+  customerKeys: readonly string[]
+  /** Count one campaign's activations; omit to count every campaign's. */
+  campaign?: string
+  /** Epoch milliseconds, inclusive, on the output time. */
+  since: number
+  /** Which statuses count; default `sent`. */
+  statuses?: readonly ActivationStatus[]
+}
+
+/** A registered export consumer and how far it has taken the history. */
+export interface ExportConsumer {
+  name: string
+  /** Every record with seq ≤ watermark has been exported to this consumer. */
+  watermark: number
+  /** An export that started and has not been confirmed: it covers (watermark, pendingTo]. */
+  pendingTo: number | null
+  createdAt: number
+  lastExportAt: number | null
+  /** Records exported so far. */
+  exported: number
+}
+
+interface ConsumerRow {
+  name: string
+  watermark: number
+  pending_to: number | null
+  created_at: number
+  last_export_at: number | null
+  exported: number
+}
+
+function consumerFromRow(r: ConsumerRow): ExportConsumer {
+  return {
+    name: r.name,
+    watermark: Number(r.watermark),
+    pendingTo: r.pending_to === null ? null : Number(r.pending_to),
+    createdAt: Number(r.created_at),
+    lastExportAt: r.last_export_at === null ? null : Number(r.last_export_at),
+    exported: Number(r.exported),
+  }
+}
+
+/** A range of seq numbers to read in insertion order, with optional filters. */
+export interface ScanRange {
+  /** Exclusive. */
+  afterSeq: number
+  /** Inclusive. */
+  toSeq?: number
+  campaign?: string
+  since?: number
+  until?: number
+}
+
+export interface PurgeResult {
+  /** Records deleted. */
+  purged: number
+  /** Records older than the cutoff that some consumer has not exported yet, so kept. */
+  blocked: number
+  /** The consumers holding back those records. */
+  blockedBy: string[]
+}
+
+function activationParams(a: Activation): unknown[] {
+  const s = a.source
+  return [
+    a.id,
+    a.campaign,
+    a.campaignVersion,
+    a.cell,
+    a.customerKey,
+    s.kind === 'stream' ? s.topic : null,
+    s.kind === 'stream' ? s.partition : null,
+    s.kind === 'stream' ? s.offset : null,
+    s.kind === 'run' ? s.runId : null,
+    a.status,
+    a.eventTime,
+    a.outputTime,
+    JSON.stringify(a.content ?? {}),
+    JSON.stringify(a.deliveries ?? {}),
+    a.reason ?? null,
+  ]
+}
+
+function unknownConsumer(name: string) {
+  return riffleError(
+    'RIFFLE_UNKNOWN_CONSUMER',
+    `export consumer "${name}" is not registered; register it with \`riffle history consumers add ${name}\` (or pass --register)`,
+  )
+}
+
+function checkConsumerName(name: string): void {
+  if (!CONSUMER_PATTERN.test(name))
+    throw riffleError(
+      'RIFFLE_BAD_REQUEST',
+      `consumer "${name}": a name is letters, digits, "-" and "_", starting with a letter or digit`,
+    )
+}
+
+export class HistoryStore {
+  readonly #db: SqlDatabase
+  readonly #sqlite: SqliteDatabase | undefined
+  #sqliteAppend: ((batch: readonly Activation[]) => number) | undefined
+
+  private constructor(db: SqlDatabase) {
+    this.#db = db
+    this.#sqlite = db instanceof SqliteDatabase ? db : undefined
+  }
+
+  /** Opens the history in `db`, creating its tables on first use. */
+  static async open(db: SqlDatabase): Promise<HistoryStore> {
+    await db.migrate('history', HISTORY_MIGRATIONS)
+    return new HistoryStore(db)
+  }
+
+  get db(): SqlDatabase {
+    return this.#db
+  }
+
+  /**
+   * Appends a batch in one transaction. Idempotent on the activation id: a record already there
+   * (a replay) is left as it was. Returns how many records were new.
+   */
+  async append(batch: readonly Activation[]): Promise<{ appended: number }> {
+    if (batch.length === 0) return { appended: 0 }
+    if (this.#sqlite) {
+      const appended = await this.#sqlite.withHandle((h) => this.#sqliteAppender(h)(batch))
+      return { appended }
+    }
+    const cols: unknown[][] = INSERT_COLUMNS.map(() => new Array(batch.length))
+    for (let i = 0; i < batch.length; i++) {
+      const p = activationParams(batch[i]!)
+      for (let c = 0; c < p.length; c++) cols[c]![i] = p[c]
+    }
+    const types = [
+      'text',
+      'text',
+      'int',
+      'text',
+      'text',
+      'text',
+      'int',
+      'text',
+      'text',
+      'text',
+      'bigint',
+      'bigint',
+      'text',
+      'text',
+      'text',
+    ]
+    const appended = await this.#db.transaction(async (tx) => {
+      await tx.run('select pg_advisory_xact_lock(?)', [APPEND_LOCK])
+      const r = await tx.run(
+        `insert into history_activations (${INSERT_COLUMNS.join(', ')}) select * from unnest(${types.map((t) => `?::${t}[]`).join(', ')}) on conflict (id) do nothing`,
+        cols,
+      )
+      return r.changes
+    })
+    return { appended }
+  }
+
+  #sqliteAppender(h: Sqlite.Database): (batch: readonly Activation[]) => number {
+    if (!this.#sqliteAppend) {
+      const insert = h.prepare(
+        `insert into history_activations (${INSERT_COLUMNS.join(', ')}) values (${INSERT_COLUMNS.map(() => '?').join(', ')}) on conflict (id) do nothing`,
+      )
+      const tx = h.transaction((batch: readonly Activation[]) => {
+        let n = 0
+        for (const a of batch) n += insert.run(activationParams(a)).changes
+        return n
+      })
+      this.#sqliteAppend = (batch) => tx.immediate(batch)
+    }
+    return this.#sqliteAppend
+  }
+
+  /**
+   * How many activations each customer key had since `since` (default: `sent` ones), for one
+   * campaign or all. One query for the whole batch of keys; every key asked for is in the result.
+   */
+  async countRecent(q: CountRecentQuery): Promise<Map<string, number>> {
+    const counts = new Map<string, number>()
+    for (const k of q.customerKeys) counts.set(k, 0)
+    if (counts.size === 0) return counts
+    const statuses = q.statuses ?? ['sent']
+    if (statuses.length === 0) return counts
+    const keys = [...counts.keys()]
+    const keyMatch =
+      this.#db.dialect === 'postgres'
+        ? 'customer_key = any(?::text[])'
+        : 'customer_key in (select value from json_each(?))'
+    const params: unknown[] = [this.#db.dialect === 'postgres' ? keys : JSON.stringify(keys), q.since]
+    // SQLite: name the index, or without statistics the planner may take the campaign's instead
+    const from =
+      this.#db.dialect === 'sqlite'
+        ? 'history_activations indexed by history_by_customer'
+        : 'history_activations'
+    let sql = `select customer_key as k, count(*) as n from ${from} where ${keyMatch} and output_time >= ? and status in (${statuses.map(() => '?').join(', ')})`
+    params.push(...statuses)
+    if (q.campaign !== undefined) {
+      sql += ' and campaign = ?'
+      params.push(q.campaign)
+    }
+    sql += ' group by customer_key'
+    for (const r of await this.#db.all<{ k: string; n: number }>(sql, params)) counts.set(r.k, Number(r.n))
+    return counts
+  }
+
+  /** Records matching the filter, newest first (by output time, then seq), one page at a time. */
+  async list(filter: HistoryFilter, page: { cursor?: string; limit?: number } = {}): Promise<HistoryPage> {
+    const limit = Math.min(Math.max(1, Math.trunc(page.limit ?? 100)), MAX_PAGE)
+    const where: string[] = []
+    const params: unknown[] = []
+    if (filter.customerKey !== undefined) {
+      where.push('customer_key = ?')
+      params.push(filter.customerKey)
+    }
+    if (filter.campaign !== undefined) {
+      where.push('campaign = ?')
+      params.push(filter.campaign)
+    }
+    if (filter.since !== undefined) {
+      where.push('output_time >= ?')
+      params.push(filter.since)
+    }
+    if (filter.until !== undefined) {
+      where.push('output_time < ?')
+      params.push(filter.until)
+    }
+    if (filter.statuses?.length) {
+      where.push(`status in (${filter.statuses.map(() => '?').join(', ')})`)
+      params.push(...filter.statuses)
+    }
+    if (page.cursor !== undefined && page.cursor !== '') {
+      const c: Cursor = decodeCursor(page.cursor)
+      where.push('(output_time, seq) < (?, ?)')
+      params.push(c.outputTime, c.seq)
+    }
+    params.push(limit + 1)
+    const table =
+      filter.customerKey !== undefined && this.#db.dialect === 'sqlite'
+        ? 'history_activations indexed by history_by_customer'
+        : 'history_activations'
+    const rows = await this.#db.all<HistoryRow>(
+      `select ${SELECT_COLUMNS} from ${table}${where.length ? ` where ${where.join(' and ')}` : ''} order by output_time desc, seq desc limit ?`,
+      params,
+    )
+    const more = rows.length > limit
+    const items = (more ? rows.slice(0, limit) : rows).map(entryFromRow)
+    const last = items[items.length - 1]
+    return {
+      items,
+      nextCursor: more && last ? encodeCursor({ outputTime: last.outputTime, seq: last.seq }) : null,
+    }
+  }
+
+  /** One record by its activation id. */
+  async get(id: string): Promise<HistoryEntry | undefined> {
+    const row = await this.#db.get<HistoryRow>(
+      `select ${SELECT_COLUMNS} from history_activations where id = ?`,
+      [id],
+    )
+    return row ? entryFromRow(row) : undefined
+  }
+
+  /**
+   * The records among these activation ids that are already there, in one query. The engine
+   * asks this for every batch: a replayed activation keeps its recorded decision.
+   */
+  async getMany(ids: readonly string[]): Promise<Map<string, HistoryEntry>> {
+    const out = new Map<string, HistoryEntry>()
+    if (ids.length === 0) return out
+    const unique = [...new Set(ids)]
+    const match =
+      this.#db.dialect === 'postgres' ? 'id = any(?::text[])' : 'id in (select value from json_each(?))'
+    const rows = await this.#db.all<HistoryRow>(
+      `select ${SELECT_COLUMNS} from history_activations where ${match}`,
+      [this.#db.dialect === 'postgres' ? unique : JSON.stringify(unique)],
+    )
+    for (const r of rows) out.set(r.id, entryFromRow(r))
+    return out
+  }
+
+  /** The highest seq appended so far (0 when empty). */
+  async maxSeq(): Promise<number> {
+    const r = await this.#db.get<{ m: number | null }>('select max(seq) as m from history_activations')
+    return r?.m == null ? 0 : Number(r.m)
+  }
+
+  /** Narrows a scan by time to the seq numbers that range holds, so the scan reads no more than it must. */
+  async #bounds(range: ScanRange): Promise<ScanRange | undefined> {
+    if (range.since === undefined && range.until === undefined) return range
+    const where: string[] = []
+    const params: unknown[] = []
+    if (range.since !== undefined) {
+      where.push('output_time >= ?')
+      params.push(range.since)
+    }
+    if (range.until !== undefined) {
+      where.push('output_time < ?')
+      params.push(range.until)
+    }
+    const b = await this.#db.get<{ lo: number | null; hi: number | null }>(
+      `select min(seq) as lo, max(seq) as hi from history_activations where ${where.join(' and ')}`,
+      params,
+    )
+    if (b?.lo == null || b.hi == null) return undefined
+    return {
+      ...range,
+      afterSeq: Math.max(range.afterSeq, Number(b.lo) - 1),
+      toSeq: Math.min(range.toSeq ?? Number.MAX_SAFE_INTEGER, Number(b.hi)),
+    }
+  }
+
+  #scanWhere(range: ScanRange): { where: string; params: unknown[] } {
+    const where = ['seq > ?']
+    const params: unknown[] = [range.afterSeq]
+    if (range.toSeq !== undefined) {
+      where.push('seq <= ?')
+      params.push(range.toSeq)
+    }
+    if (range.campaign !== undefined) {
+      where.push('campaign = ?')
+      params.push(range.campaign)
+    }
+    if (range.since !== undefined) {
+      where.push('output_time >= ?')
+      params.push(range.since)
+    }
+    if (range.until !== undefined) {
+      where.push('output_time < ?')
+      params.push(range.until)
+    }
+    return { where: where.join(' and '), params }
+  }
+
+  // SQLite: read in rowid order; an index on campaign or time would make every page sort its range.
+  get #table(): string {
+    return this.#db.dialect === 'sqlite' ? 'history_activations not indexed' : 'history_activations'
+  }
+
+  /** How many records a scan would return. */
+  async count(range: ScanRange): Promise<number> {
+    const r = await this.#bounds(range)
+    if (!r) return 0
+    const { where, params } = this.#scanWhere(r)
+    const row = await this.#db.get<{ n: number }>(
+      `select count(*) as n from ${this.#table} where ${where}`,
+      params,
+    )
+    return Number(row?.n ?? 0)
+  }
+
+  /**
+   * Reads a range in insertion order, `chunk` raw rows at a time, for exports: memory stays bounded
+   * by one chunk whatever the range holds.
+   */
+  async *scan(range: ScanRange, chunk = 10_000): AsyncGenerator<HistoryRow[]> {
+    const r = await this.#bounds(range)
+    if (!r) return
+    let after = r.afterSeq
+    for (;;) {
+      const { where, params } = this.#scanWhere({ ...r, afterSeq: after })
+      const rows = await this.#db.all<HistoryRow>(
+        `select ${SELECT_COLUMNS} from ${this.#table} where ${where} order by seq limit ?`,
+        [...params, chunk],
+      )
+      if (rows.length === 0) return
+      yield rows
+      if (rows.length < chunk) return
+      after = Number(rows[rows.length - 1]!.seq)
+    }
+  }
+
+  /** The seq of the `n`th record after `afterSeq`, or the last one when fewer follow. */
+  async seqAfter(afterSeq: number, n: number): Promise<number> {
+    const r = await this.#db.get<{ s: number | null }>(
+      `select max(seq) as s from (select seq from history_activations where seq > ? order by seq limit ?) t`,
+      [afterSeq, n],
+    )
+    return r?.s == null ? afterSeq : Number(r.s)
+  }
+
+  // --- export consumers ---
+
+  async listConsumers(): Promise<ExportConsumer[]> {
+    const rows = await this.#db.all<ConsumerRow>('select * from history_consumers order by name')
+    return rows.map(consumerFromRow)
+  }
+
+  async getConsumer(name: string): Promise<ExportConsumer | undefined> {
+    const r = await this.#db.get<ConsumerRow>('select * from history_consumers where name = ?', [name])
+    return r ? consumerFromRow(r) : undefined
+  }
+
+  /** The consumer, or RIFFLE_UNKNOWN_CONSUMER with how to register it. */
+  async requireConsumer(name: string): Promise<ExportConsumer> {
+    const c = await this.getConsumer(name)
+    if (!c) throw unknownConsumer(name)
+    return c
+  }
+
+  /**
+   * Registers an export consumer. It starts from the oldest record kept, or with `fromNow` after the
+   * newest one. Until it has exported them, retention keeps the records it has not taken.
+   */
+  async addConsumer(name: string, opts: { fromNow?: boolean } = {}): Promise<ExportConsumer> {
+    checkConsumerName(name)
+    return this.#db.transaction(async (tx) => {
+      const exists = await tx.get('select name from history_consumers where name = ?', [name])
+      if (exists) throw riffleError('RIFFLE_CONFLICT', `export consumer "${name}" is already registered`)
+      let watermark = 0
+      if (opts.fromNow) {
+        const r = await tx.get<{ m: number | null }>('select max(seq) as m from history_activations')
+        watermark = r?.m == null ? 0 : Number(r.m)
+      }
+      await tx.run('insert into history_consumers (name, watermark, created_at) values (?, ?, ?)', [
+        name,
+        watermark,
+        Date.now(),
+      ])
+      return (await this.#consumerIn(tx, name))!
+    })
+  }
+
+  async #consumerIn(tx: SqlDatabase, name: string): Promise<ExportConsumer | undefined> {
+    const r = await tx.get<ConsumerRow>('select * from history_consumers where name = ?', [name])
+    return r ? consumerFromRow(r) : undefined
+  }
+
+  /** Removes a consumer: retention no longer waits for it. */
+  async removeConsumer(name: string): Promise<void> {
+    const r = await this.#db.run('delete from history_consumers where name = ?', [name])
+    if (r.changes === 0) throw unknownConsumer(name)
+  }
+
+  /**
+   * Starts an incremental export: records (watermark, toSeq] as pending, unless an export is pending
+   * already (a crashed run), whose range is returned to be exported again, unchanged.
+   */
+  async beginExport(name: string, toSeq: number): Promise<{ from: number; to: number }> {
+    return this.#db.transaction(async (tx) => {
+      const c = await this.#consumerIn(tx, name)
+      if (!c) throw unknownConsumer(name)
+      if (c.pendingTo !== null) return { from: c.watermark, to: c.pendingTo }
+      if (toSeq > c.watermark)
+        await tx.run('update history_consumers set pending_to = ? where name = ? and watermark = ?', [
+          toSeq,
+          name,
+          c.watermark,
+        ])
+      return { from: c.watermark, to: Math.max(toSeq, c.watermark) }
+    })
+  }
+
+  /** Confirms an export of (from, to]: the watermark moves to `to`, in one transaction. */
+  async completeExport(name: string, from: number, to: number, records: number): Promise<boolean> {
+    const r = await this.#db.run(
+      'update history_consumers set watermark = ?, pending_to = null, last_export_at = ?, exported = exported + ? where name = ? and watermark = ? and pending_to = ?',
+      [to, Date.now(), records, name, from, to],
+    )
+    return r.changes === 1
+  }
+
+  // --- retention ---
+
+  /**
+   * Deletes records whose output time is before `cutoff`, but only those every registered consumer
+   * has exported. Deletes in chunks so that appends are never held up for long.
+   */
+  async purge(cutoff: number, chunk = 10_000): Promise<PurgeResult> {
+    const consumers = await this.listConsumers()
+    const floor = consumers.length ? Math.min(...consumers.map((c) => c.watermark)) : Number.MAX_SAFE_INTEGER
+    let purged = 0
+    for (;;) {
+      const r = await this.#db.run(
+        'delete from history_activations where seq in (select seq from history_activations where output_time < ? and seq <= ? limit ?)',
+        [cutoff, floor, chunk],
+      )
+      purged += r.changes
+      if (r.changes < chunk) break
+    }
+    let blocked = 0
+    const blockedBy: string[] = []
+    if (consumers.length) {
+      const b = await this.#db.get<{ n: number; hi: number | null }>(
+        'select count(*) as n, max(seq) as hi from history_activations where output_time < ? and seq > ?',
+        [cutoff, floor],
+      )
+      blocked = Number(b?.n ?? 0)
+      // a consumer holds records back when the newest record past the cutoff is beyond its watermark
+      if (blocked > 0 && b?.hi != null) {
+        const hi = Number(b.hi)
+        for (const c of consumers) if (c.watermark < hi) blockedBy.push(c.name)
+      }
+    }
+    return { purged, blocked, blockedBy }
+  }
+
+  /** Records each consumer has yet to export, for metrics. */
+  async consumerLag(): Promise<Map<string, number>> {
+    const lag = new Map<string, number>()
+    for (const c of await this.listConsumers()) {
+      const r = await this.#db.get<{ n: number }>(
+        'select count(*) as n from history_activations where seq > ?',
+        [c.watermark],
+      )
+      lag.set(c.name, Number(r?.n ?? 0))
+    }
+    return lag
+  }
+}
