@@ -91,6 +91,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
       return brokers
     },
     version: 'test',
+    history: riffle.history,
   })
   await app.ready()
   return {

@@ -348,6 +348,8 @@ async function csvToParquet(csv: string, parquet: string): Promise<void> {
   })
   const conn = await instance.connect()
   try {
+    // epoch milliseconds are UTC; without this the cast to timestamptz would read them as local time
+    await conn.run("set TimeZone = 'UTC'")
     const columns = EXPORT_COLUMNS.map((c) => `${sqlString(c)}: ${sqlString(CSV_TYPES[c])}`).join(', ')
     const select = EXPORT_COLUMNS.map((c) =>
       c === 'event_time' || c === 'output_time'
@@ -357,7 +359,7 @@ async function csvToParquet(csv: string, parquet: string): Promise<void> {
           : c,
     ).join(', ')
     await conn.run(
-      `copy (select ${select} from read_csv(${sqlString(csv)}, header = true, auto_detect = false, quote = '"', escape = '"', delim = ',', columns = {${columns}})) to ${sqlString(parquet)} (format parquet, compression zstd)`,
+      `copy (select ${select} from read_csv(${sqlString(csv)}, header = true, auto_detect = false, quote = '"', escape = '"', delim = ',', allow_quoted_nulls = false, columns = {${columns}})) to ${sqlString(parquet)} (format parquet, compression zstd)`,
     )
   } finally {
     conn.closeSync()
