@@ -1,0 +1,215 @@
+/**
+ * The embedded pull store: one SQLite file (`<dataDir>/pull.db`, WAL), one table per collection,
+ * the record's fields as one JSON object. better-sqlite3 is synchronous, so a whole batch runs in
+ * one transaction without yielding: all-or-nothing and fast.
+ */
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Sqlite from 'better-sqlite3'
+import type { Collection } from '../definitions/schema.js'
+import { riffleError } from '../errors.js'
+import type { PullRecord, PullStore, PullWrite, ScanPage } from './store.js'
+import {
+  type CheckedWrite,
+  checkWrites,
+  compileCollection,
+  expiredBefore,
+  type PullCollection,
+  pickFields,
+  unknownCollection,
+} from './values.js'
+
+interface Row {
+  key: string
+  fields: string
+  updated_at: number
+  writer: string
+  event_time: number | null
+}
+
+const NO_CUTOFF = Number.MIN_SAFE_INTEGER
+const PURGE_EVERY_MS = 60_000
+
+export function tableName(collection: string): string {
+  return `pull_${collection}`
+}
+
+function quote(ident: string): string {
+  return `"${ident.replace(/"/g, '""')}"`
+}
+
+class Table {
+  readonly get: Sqlite.Statement<[string, number], Row>
+  readonly scan: Sqlite.Statement<[string, number, number], Row>
+  readonly upsert: Sqlite.Statement
+  readonly upsertReplacingObjects: Sqlite.Statement
+  readonly remove: Sqlite.Statement
+  readonly purge: Sqlite.Statement<[number]>
+  /** Fields of type object: json_patch would merge them deeply, but a set replaces them. */
+  readonly objectFields: ReadonlySet<string>
+
+  constructor(
+    db: Sqlite.Database,
+    readonly c: PullCollection,
+  ) {
+    const t = quote(tableName(c.name))
+    db.exec(`create table if not exists ${t} (
+      key text primary key,
+      fields text not null,
+      updated_at integer not null,
+      writer text not null,
+      event_time integer
+    ) without rowid`)
+    db.exec(`create index if not exists ${quote(`${tableName(c.name)}_updated_at`)} on ${t} (updated_at)`)
+    this.get = db.prepare(
+      `select key, fields, updated_at, writer, event_time from ${t} where key = ? and updated_at > ?`,
+    )
+    this.scan = db.prepare(
+      `select key, fields, updated_at, writer, event_time from ${t} where key > ? and updated_at > ? order by key limit ?`,
+    )
+    // One statement per record: insert, or merge into the stored fields; an expired record starts
+    // afresh; with onlyIfNewer, a stored later event time makes the update a no-op (changes = 0).
+    const upsert = (merged: string) => `insert into ${t} (key, fields, updated_at, writer, event_time)
+      values (@key, @fields, @now, @writer, @et)
+      on conflict (key) do update set
+        fields = case when updated_at <= @cutoff then @fields else ${merged} end,
+        event_time = coalesce(@et, case when updated_at <= @cutoff then null else event_time end),
+        updated_at = @now,
+        writer = @writer
+      where @cond = 0 or updated_at <= @cutoff or event_time is null or event_time <= @et`
+    this.upsert = db.prepare(upsert('json_patch(fields, @patch)'))
+    this.upsertReplacingObjects = db.prepare(upsert('json_patch(json_patch(fields, @nullify), @patch)'))
+    this.remove = db.prepare(
+      `delete from ${t} where key = @key and (@cond = 0 or event_time is null or event_time <= @et or updated_at <= @cutoff)`,
+    )
+    this.purge = db.prepare(`delete from ${t} where updated_at <= ?`)
+    this.objectFields = new Set([...c.fields].filter(([, type]) => type === 'object').map(([n]) => n))
+  }
+}
+
+function toRecord(r: Row, fields?: string[]): PullRecord {
+  const rec: PullRecord = {
+    key: r.key,
+    fields: pickFields(JSON.parse(r.fields) as Record<string, unknown>, fields),
+    updatedAt: new Date(r.updated_at).toISOString(),
+    writer: r.writer,
+  }
+  if (r.event_time !== null) rec.eventTime = r.event_time
+  return rec
+}
+
+export class SqlitePullStore implements PullStore {
+  readonly kind = 'sqlite'
+  readonly description: string
+  readonly #db: Sqlite.Database
+  #tables = new Map<string, Table>()
+  #purgeTimer: NodeJS.Timeout | undefined
+
+  constructor(file: string) {
+    this.description = `sqlite:${file}`
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
+    try {
+      this.#db = new Sqlite(file)
+    } catch (e) {
+      throw riffleError('RIFFLE_STORE_UNAVAILABLE', `cannot open the pull store ${file}: ${String(e)}`, {
+        cause: e,
+      })
+    }
+    this.#db.pragma('journal_mode = WAL')
+    this.#db.pragma('synchronous = NORMAL')
+    this.#db.pragma('busy_timeout = 5000')
+    this.#purgeTimer = setInterval(() => this.purgeExpired(), PURGE_EVERY_MS)
+    this.#purgeTimer.unref()
+  }
+
+  #table(collection: string): Table {
+    const t = this.#tables.get(collection)
+    if (!t) throw unknownCollection(collection)
+    return t
+  }
+
+  async prepare(collections: Collection[]): Promise<void> {
+    const next = new Map<string, Table>()
+    this.#db.transaction(() => {
+      for (const c of collections) next.set(c.name, new Table(this.#db, compileCollection(c)))
+    })()
+    this.#tables = next
+  }
+
+  async get(collection: string, key: string, fields?: string[]): Promise<PullRecord | undefined> {
+    const t = this.#table(collection)
+    const row = t.get.get(key, t.c.ttlMs === undefined ? NO_CUTOFF : expiredBefore(t.c))
+    return row ? toRecord(row, fields) : undefined
+  }
+
+  async getMany(collection: string, keys: string[]): Promise<Array<PullRecord | undefined>> {
+    const t = this.#table(collection)
+    const cutoff = t.c.ttlMs === undefined ? NO_CUTOFF : expiredBefore(t.c)
+    const out = new Array<PullRecord | undefined>(keys.length)
+    for (let i = 0; i < keys.length; i++) {
+      const row = t.get.get(keys[i]!, cutoff)
+      out[i] = row ? toRecord(row) : undefined
+    }
+    return out
+  }
+
+  async write(collection: string, writes: PullWrite[]): Promise<{ applied: number; skipped: number }> {
+    const t = this.#table(collection)
+    const checked = checkWrites(t.c, writes)
+    const now = Date.now()
+    const cutoff = t.c.ttlMs === undefined ? NO_CUTOFF : expiredBefore(t.c, now)
+    let applied = 0
+    this.#db.transaction(() => {
+      for (const w of checked) applied += this.#apply(t, w, now, cutoff)
+    })()
+    return { applied, skipped: checked.length - applied }
+  }
+
+  #apply(t: Table, w: CheckedWrite, now: number, cutoff: number): number {
+    const cond = w.onlyIfNewer ? 1 : 0
+    const et = w.eventTime ?? null
+    if (w.delete) return t.remove.run({ key: w.key, cond, et, cutoff }).changes
+    const fields = JSON.stringify(w.set)
+    let patch = fields
+    if (w.unset.length) {
+      const p: Record<string, unknown> = { ...w.set }
+      for (const f of w.unset) p[f] = null
+      patch = JSON.stringify(p)
+    }
+    const params = { key: w.key, fields, patch, now, writer: w.writer, et, cond, cutoff }
+    if (t.objectFields.size > 0) {
+      const objects = w.setNames.filter((f) => t.objectFields.has(f))
+      if (objects.length) {
+        const nullify = JSON.stringify(Object.fromEntries(objects.map((f) => [f, null])))
+        return t.upsertReplacingObjects.run({ ...params, nullify }).changes
+      }
+    }
+    return t.upsert.run(params).changes
+  }
+
+  async scan(collection: string, opts: { after?: string; limit: number }): Promise<ScanPage> {
+    const t = this.#table(collection)
+    const cutoff = t.c.ttlMs === undefined ? NO_CUTOFF : expiredBefore(t.c)
+    const rows = t.scan.all(opts.after ?? '', cutoff, opts.limit + 1)
+    const more = rows.length > opts.limit
+    const records = (more ? rows.slice(0, opts.limit) : rows).map((r) => toRecord(r))
+    return { records, next: more ? records[records.length - 1]!.key : undefined }
+  }
+
+  /** Deletes expired records (reads already hide them; this reclaims the space). */
+  purgeExpired(now = Date.now()): number {
+    let n = 0
+    for (const t of this.#tables.values())
+      if (t.c.ttlMs !== undefined) n += t.purge.run(expiredBefore(t.c, now)).changes
+    return n
+  }
+
+  async ping(): Promise<void> {
+    this.#db.prepare('select 1').get()
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#purgeTimer)
+    if (this.#db.open) this.#db.close()
+  }
+}
