@@ -17,6 +17,8 @@ import { riffleError } from './errors.js'
 import { openHistory } from './history/open.js'
 import type { HistoryStore } from './history/store.js'
 import type { Logger } from './log.js'
+import { openPullStore } from './pull/open.js'
+import type { PullStore } from './pull/store.js'
 
 export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -37,6 +39,8 @@ export interface Riffle {
   keys: KeyStore
   /** The output history: every activation, for queries, exports and frequency caps. */
   history: HistoryStore
+  /** The Pull Marketing database (RIFFLE_PULLSTORE_URL). */
+  pull: PullStore
   close(): Promise<void>
 }
 
@@ -45,15 +49,20 @@ export async function openRiffle(config: Config, log: Logger): Promise<Riffle> {
   try {
     const store = await DefinitionsStore.open(db)
     const keys = await KeyStore.open(db)
+    const defs = new DefinitionsService(store)
     const history = await openHistory(config, db)
+    const pull = await openPullStore(config.pullStoreUrl, config.dataDir)
+    await pull.prepare((await defs.snapshot()).definitions.collections)
     return {
       config,
       log,
       db,
-      defs: new DefinitionsService(store),
+      defs,
       keys,
       history: history.store,
+      pull,
       close: async () => {
+        await pull.close()
         await history.close()
         await db.close()
       },

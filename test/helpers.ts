@@ -92,6 +92,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     },
     version: 'test',
     history: riffle.history,
+    pull: riffle.pull,
   })
   await app.ready()
   return {

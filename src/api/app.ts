@@ -7,11 +7,15 @@ import type { KeyStore } from '../auth/keys.js'
 import type { DefinitionsService } from '../definitions/service.js'
 import type { HistoryStore } from '../history/store.js'
 import type { Logger } from '../log.js'
+import { PullCatalog } from '../pull/catalog.js'
+import type { PullStore } from '../pull/store.js'
 import { requireScope } from './auth.js'
 import { installErrorHandling } from './errors.js'
 import { definitionRoutes } from './routes/definitions.js'
 import { healthRoutes, type ReadinessCheck } from './routes/health.js'
 import { historyRoutes } from './routes/history.js'
+import { pullRoutes } from './routes/pull.js'
+import { recordRoutes } from './routes/records.js'
 import { streamToolRoutes } from './routes/stream-tools.js'
 import { validatorCompiler } from './validation.js'
 
@@ -25,6 +29,8 @@ export interface AppDeps {
   version: string
   /** The output history; its routes are served when given. */
   history?: HistoryStore
+  /** The Pull Marketing database; the Pull API and the record admin routes are served when given. */
+  pull?: PullStore
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -33,6 +39,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 4 * 1024 * 1024,
     ajv: { customOptions: { coerceTypes: false } },
+    routerOptions: { maxParamLength: 2048 }, // pull record keys: up to 256 characters, percent-encoded
   })
   app.setValidatorCompiler(validatorCompiler)
   installErrorHandling(app, deps.log)
@@ -59,11 +66,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   healthRoutes(app, deps.readiness, deps.metrics)
 
+  const pullCatalog = deps.pull ? new PullCatalog(deps.pull, deps.defs) : undefined
+  if (pullCatalog) pullRoutes(app, { keys: deps.keys, catalog: pullCatalog })
   await app.register(async (admin) => {
     admin.addHook('preHandler', requireScope(deps.keys, 'admin'))
     definitionRoutes(admin, deps.defs)
     streamToolRoutes(admin, { defs: deps.defs, brokers: deps.brokers })
     if (deps.history) historyRoutes(admin, deps.history)
+    if (pullCatalog) recordRoutes(admin, pullCatalog)
   })
   return app
 }
