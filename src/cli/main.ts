@@ -16,6 +16,7 @@ import { createLogger } from '../log.js'
 import { openRiffle, packageVersion, type Riffle, resolveKafkaBrokers } from '../runtime.js'
 import { inferFields } from '../streams/infer.js'
 import { historyCommand } from './history.js'
+import { pullCommand } from './pull.js'
 
 function cliActor(): string {
   let user = 'unknown'
@@ -190,6 +191,7 @@ export function buildCli(): Command {
     })
 
   program.addCommand(historyCommand(withRiffle, dataDirOption))
+  program.addCommand(pullCommand(withRiffle, dataDirOption))
 
   return program
 }
