@@ -12,7 +12,7 @@ import { createWriteStream, type WriteStream } from 'node:fs'
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { riffleError } from '../errors.js'
-import type { HistoryRow } from './schema.js'
+import type { RawRow } from './schema.js'
 import type { HistoryStore, ScanRange } from './store.js'
 
 export const EXPORT_FORMATS = ['csv', 'jsonl', 'parquet'] as const
@@ -288,13 +288,23 @@ function csvField(v: string | number | null): string {
   return v
 }
 
-const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString())
+// Records of one batch share their times: remember the last conversion.
+let lastMs = Number.NaN
+let lastIso = ''
+function isoOrNull(ms: number | null): string | null {
+  if (ms === null) return null
+  if (ms !== lastMs) {
+    lastMs = ms
+    lastIso = new Date(Number(ms)).toISOString()
+  }
+  return lastIso
+}
 
 /** CSV rows; times as ISO 8601 for people, or epoch milliseconds for the Parquet conversion. */
-function csvLines(rows: HistoryRow[], isoTimes: boolean): string {
+function csvLines(rows: RawRow[], isoTimes: boolean): string {
   let s = ''
   for (const r of rows) {
-    s += `${r.seq},${csvField(r.id)},${csvField(r.campaign)},${r.campaign_version},${csvField(r.cell)},${csvField(r.customer_key)},${csvField(r.source_topic)},${r.source_partition ?? ''},${csvField(r.source_offset)},${csvField(r.source_run)},${csvField(r.status)},${csvField(isoTimes ? isoOrNull(r.event_time) : r.event_time)},${csvField(isoTimes ? isoOrNull(r.output_time) : r.output_time)},${csvField(r.content)},${csvField(r.deliveries)},${csvField(r.reason)}\n`
+    s += `${r[0]},${csvField(r[1])},${csvField(r[2])},${r[3]},${csvField(r[4])},${csvField(r[5])},${csvField(r[6])},${r[7] ?? ''},${csvField(r[8])},${csvField(r[9])},${csvField(r[10])},${csvField(isoTimes ? isoOrNull(r[11]) : r[11])},${csvField(isoTimes ? isoOrNull(r[12]) : r[12])},${csvField(r[13])},${csvField(r[14])},${csvField(r[15])}\n`
   }
   return s
 }
@@ -302,14 +312,14 @@ function csvLines(rows: HistoryRow[], isoTimes: boolean): string {
 const j = JSON.stringify
 
 /** JSON Lines in the API's record shape; stored JSON text is copied, not parsed and re-encoded. */
-function jsonLines(rows: HistoryRow[]): string {
+function jsonLines(rows: RawRow[]): string {
   let s = ''
   for (const r of rows) {
     const source =
-      r.source_run !== null
-        ? `{"kind":"run","runId":${j(r.source_run)}}`
-        : `{"kind":"stream","topic":${j(r.source_topic ?? '')},"partition":${r.source_partition ?? 0},"offset":${j(r.source_offset ?? '')}}`
-    s += `{"seq":${r.seq},"id":${j(r.id)},"campaign":${j(r.campaign)},"campaignVersion":${r.campaign_version},"cell":${j(r.cell)},"customerKey":${j(r.customer_key)},"source":${source},"status":${j(r.status)},"eventTime":${r.event_time === null ? 'null' : j(isoOrNull(r.event_time))},"outputTime":${j(isoOrNull(r.output_time))},"content":${r.content},"deliveries":${r.deliveries}${r.reason === null ? '' : `,"reason":${j(r.reason)}`}}\n`
+      r[9] !== null
+        ? `{"kind":"run","runId":${j(r[9])}}`
+        : `{"kind":"stream","topic":${j(r[6] ?? '')},"partition":${r[7] ?? 0},"offset":${j(r[8] ?? '')}}`
+    s += `{"seq":${r[0]},"id":${j(r[1])},"campaign":${j(r[2])},"campaignVersion":${r[3]},"cell":${j(r[4])},"customerKey":${j(r[5])},"source":${source},"status":${j(r[10])},"eventTime":${r[11] === null ? 'null' : j(isoOrNull(r[11]))},"outputTime":${j(isoOrNull(r[12]))},"content":${r[13]},"deliveries":${r[14]}${r[15] === null ? '' : `,"reason":${j(r[15])}`}}\n`
   }
   return s
 }
@@ -338,13 +348,16 @@ const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`
 /**
  * Converts the staged CSV to Parquet with DuckDB, streaming: memory stays bounded by a row group,
  * whatever the file holds. Times become UTC timestamps; content and deliveries the JSON type.
+ * One thread keeps insertion order for free and, measured, was as fast as two here, with less memory.
  */
 async function csvToParquet(csv: string, parquet: string): Promise<void> {
   const { DuckDBInstance } = await import('@duckdb/node-api')
   const instance = await DuckDBInstance.create(':memory:', {
-    threads: '2',
-    memory_limit: '512MB',
+    threads: '1',
+    memory_limit: '256MB',
     preserve_insertion_order: 'true',
+    // spill (if ever) beside the output, never into the working directory
+    temp_directory: `${parquet}.duckdb-tmp`,
   })
   const conn = await instance.connect()
   try {
@@ -364,5 +377,6 @@ async function csvToParquet(csv: string, parquet: string): Promise<void> {
   } finally {
     conn.closeSync()
     instance.closeSync()
+    await rm(`${parquet}.duckdb-tmp`, { recursive: true, force: true })
   }
 }

@@ -12,10 +12,20 @@ export async function openHistory(
   config: Config,
   db: SqlDatabase,
 ): Promise<{ store: HistoryStore; close: () => Promise<void> }> {
-  if (config.databaseUrl !== 'sqlite:') return { store: await HistoryStore.open(db), close: async () => {} }
+  if (config.databaseUrl !== 'sqlite:') {
+    const store = await HistoryStore.open(db)
+    return { store, close: () => store.close() }
+  }
   const own = await openDatabase('sqlite:', config.dataDir, 'history.db')
   try {
-    return { store: await HistoryStore.open(own), close: () => own.close() }
+    const store = await HistoryStore.open(own)
+    return {
+      store,
+      close: async () => {
+        await store.close()
+        await own.close()
+      },
+    }
   } catch (e) {
     await own.close().catch(() => {})
     throw e

@@ -24,6 +24,7 @@ export const ACTIVATION_STATUSES = [
  * - `(campaign, output_time, seq)`: one campaign over a time range;
  * - `(customer_key, output_time, …)`: the per-customer view, and frequency caps (count of `sent`
  *   since T for many keys), covering status and campaign so a cap read never touches the table.
+ *   On SQLite this one lives in a derived file instead (migration 002, customers.ts).
  * On SQLite `seq` is the rowid, which every index carries already.
  */
 export const HISTORY_MIGRATIONS: MigrationStep[] = [
@@ -90,6 +91,23 @@ create table if not exists history_consumers (
 )`,
     },
   },
+  {
+    // SQLite: the per-customer index moves to a derived file kept by a worker thread (customers.ts);
+    // history_info names this history, so that the index notices a replaced file, and records the
+    // last purge for the index to follow.
+    id: '002-customer-index',
+    sql: {
+      sqlite: `drop index if exists history_by_customer;
+create table if not exists history_info (
+  id integer primary key check (id = 1),
+  instance text not null,
+  purge_cutoff bigint not null default 0,
+  purge_floor bigint not null default 0
+);
+insert or ignore into history_info (id, instance) values (1, lower(hex(randomblob(16))))`,
+      postgres: 'select 1',
+    },
+  },
 ]
 
 /** The stored columns, in the order appends and exports use them. */
@@ -131,6 +149,26 @@ export interface HistoryRow {
   deliveries: string
   reason: string | null
 }
+
+/** One stored row as an array in `COLUMNS` order: what exports read, without an object per row. */
+export type RawRow = [
+  seq: number,
+  id: string,
+  campaign: string,
+  campaignVersion: number,
+  cell: string,
+  customerKey: string,
+  sourceTopic: string | null,
+  sourcePartition: number | null,
+  sourceOffset: string | null,
+  sourceRun: string | null,
+  status: string,
+  eventTime: number | null,
+  outputTime: number,
+  content: string,
+  deliveries: string,
+  reason: string | null,
+]
 
 /** One activation as the output history keeps it: the record plus its place in insertion order. */
 export interface HistoryEntry extends Activation {

@@ -11,11 +11,19 @@ import type Sqlite from 'better-sqlite3'
 import { type SqlDatabase, SqliteDatabase } from '../db/sql.js'
 import { riffleError } from '../errors.js'
 import type { Activation, ActivationStatus } from './activation.js'
+import { CustomerIndex } from './customers.js'
 import { type Cursor, decodeCursor, encodeCursor, type HistoryFilter } from './query.js'
-import { COLUMNS, entryFromRow, HISTORY_MIGRATIONS, type HistoryEntry, type HistoryRow } from './schema.js'
+import {
+  COLUMNS,
+  entryFromRow,
+  HISTORY_MIGRATIONS,
+  type HistoryEntry,
+  type HistoryRow,
+  type RawRow,
+} from './schema.js'
 
 export type { HistoryFilter } from './query.js'
-export type { HistoryEntry, HistoryRow } from './schema.js'
+export type { HistoryEntry, HistoryRow, RawRow } from './schema.js'
 
 /** Names an export consumer; also part of its files' names. */
 export const CONSUMER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/
@@ -133,17 +141,37 @@ function checkConsumerName(name: string): void {
 export class HistoryStore {
   readonly #db: SqlDatabase
   readonly #sqlite: SqliteDatabase | undefined
+  /** SQLite: the derived per-customer index (customers.ts). */
+  readonly #customers: CustomerIndex | undefined
   #sqliteAppend: ((batch: readonly Activation[]) => number) | undefined
 
-  private constructor(db: SqlDatabase) {
+  private constructor(db: SqlDatabase, customers: CustomerIndex | undefined) {
     this.#db = db
     this.#sqlite = db instanceof SqliteDatabase ? db : undefined
+    this.#customers = customers
   }
 
-  /** Opens the history in `db`, creating its tables on first use. */
+  /** Opens the history in `db`, creating its tables on first use. Close it before `db`. */
   static async open(db: SqlDatabase): Promise<HistoryStore> {
     await db.migrate('history', HISTORY_MIGRATIONS)
-    return new HistoryStore(db)
+    const customers =
+      db instanceof SqliteDatabase ? await db.withHandle((h) => CustomerIndex.open(h)) : undefined
+    return new HistoryStore(db, customers)
+  }
+
+  /** Stops the SQLite customer indexer (its work is never lost: the next process resumes it). */
+  async close(): Promise<void> {
+    await this.#customers?.close()
+  }
+
+  /** Calls `fn` when the SQLite customer indexer fails (it restarts on a later append). */
+  onIndexerError(fn: (e: unknown) => void): void {
+    if (this.#customers) this.#customers.onError = fn
+  }
+
+  /** Resolves once the per-customer index holds every record appended so far (tests, benchmarks). */
+  async indexSettled(timeoutMs?: number): Promise<void> {
+    await this.#customers?.settled(timeoutMs)
   }
 
   get db(): SqlDatabase {
@@ -157,7 +185,11 @@ export class HistoryStore {
   async append(batch: readonly Activation[]): Promise<{ appended: number }> {
     if (batch.length === 0) return { appended: 0 }
     if (this.#sqlite) {
-      const appended = await this.#sqlite.withHandle((h) => this.#sqliteAppender(h)(batch))
+      const appended = await this.#sqlite.withHandle((h) => {
+        const n = this.#sqliteAppender(h)(batch)
+        this.#customers?.appended()
+        return n
+      })
       return { appended }
     }
     const cols: unknown[][] = INSERT_COLUMNS.map(() => new Array(batch.length))
@@ -219,30 +251,45 @@ export class HistoryStore {
     const statuses = q.statuses ?? ['sent']
     if (statuses.length === 0) return counts
     const keys = [...counts.keys()]
-    const keyMatch =
-      this.#db.dialect === 'postgres'
-        ? 'customer_key = any(?::text[])'
-        : 'customer_key in (select value from json_each(?))'
-    const params: unknown[] = [this.#db.dialect === 'postgres' ? keys : JSON.stringify(keys), q.since]
-    // SQLite: name the index, or without statistics the planner may take the campaign's instead
-    const from =
-      this.#db.dialect === 'sqlite'
-        ? 'history_activations indexed by history_by_customer'
-        : 'history_activations'
-    let sql = `select customer_key as k, count(*) as n from ${from} where ${keyMatch} and output_time >= ? and status in (${statuses.map(() => '?').join(', ')})`
-    params.push(...statuses)
-    if (q.campaign !== undefined) {
-      sql += ' and campaign = ?'
-      params.push(q.campaign)
+    const add = (rows: Array<{ k: string; n: number }>) => {
+      for (const r of rows) counts.set(r.k, (counts.get(r.k) ?? 0) + Number(r.n))
     }
-    sql += ' group by customer_key'
-    for (const r of await this.#db.all<{ k: string; n: number }>(sql, params)) counts.set(r.k, Number(r.n))
+    const statusIn = `status in (${statuses.map(() => '?').join(', ')})`
+    const campaign = q.campaign !== undefined ? ' and campaign = ?' : ''
+    const tailParams = [q.since, ...statuses, ...(q.campaign !== undefined ? [q.campaign] : [])]
+    if (this.#customers) {
+      // the index up to its watermark, then the history table's records after it
+      const c = this.#customers
+      const upTo = c.indexedTo()
+      const json = JSON.stringify(keys)
+      add(
+        c.reader
+          .prepare(
+            `select customer_key as k, count(*) as n from ${c.schema}.history_customers where customer_key in (select value from json_each(?)) and seq <= ? and output_time >= ? and ${statusIn}${campaign} group by customer_key`,
+          )
+          .all(json, upTo, ...tailParams) as Array<{ k: string; n: number }>,
+      )
+      add(
+        await this.#db.all<{ k: string; n: number }>(
+          `select customer_key as k, count(*) as n from history_activations not indexed where seq > ? and customer_key in (select value from json_each(?)) and output_time >= ? and ${statusIn}${campaign} group by customer_key`,
+          [upTo, json, ...tailParams],
+        ),
+      )
+      return counts
+    }
+    add(
+      await this.#db.all<{ k: string; n: number }>(
+        `select customer_key as k, count(*) as n from history_activations where customer_key = any(?::text[]) and output_time >= ? and ${statusIn}${campaign} group by customer_key`,
+        [keys, ...tailParams],
+      ),
+    )
     return counts
   }
 
   /** Records matching the filter, newest first (by output time, then seq), one page at a time. */
   async list(filter: HistoryFilter, page: { cursor?: string; limit?: number } = {}): Promise<HistoryPage> {
     const limit = Math.min(Math.max(1, Math.trunc(page.limit ?? 100)), MAX_PAGE)
+    if (this.#customers && filter.customerKey !== undefined) return this.#listCustomer(filter, page, limit)
     const where: string[] = []
     const params: unknown[] = []
     if (filter.customerKey !== undefined) {
@@ -271,12 +318,8 @@ export class HistoryStore {
       params.push(c.outputTime, c.seq)
     }
     params.push(limit + 1)
-    const table =
-      filter.customerKey !== undefined && this.#db.dialect === 'sqlite'
-        ? 'history_activations indexed by history_by_customer'
-        : 'history_activations'
     const rows = await this.#db.all<HistoryRow>(
-      `select ${SELECT_COLUMNS} from ${table}${where.length ? ` where ${where.join(' and ')}` : ''} order by output_time desc, seq desc limit ?`,
+      `select ${SELECT_COLUMNS} from history_activations${where.length ? ` where ${where.join(' and ')}` : ''} order by output_time desc, seq desc limit ?`,
       params,
     )
     const more = rows.length > limit
@@ -285,6 +328,74 @@ export class HistoryStore {
     return {
       items,
       nextCursor: more && last ? encodeCursor({ outputTime: last.outputTime, seq: last.seq }) : null,
+    }
+  }
+
+  /**
+   * SQLite, one customer: the page's keys come from the index up to its watermark and from the
+   * history table after it; then the records themselves are read by seq.
+   */
+  async #listCustomer(filter: HistoryFilter, page: { cursor?: string }, limit: number): Promise<HistoryPage> {
+    const c = this.#customers!
+    const where: string[] = []
+    const params: unknown[] = []
+    if (filter.campaign !== undefined) {
+      where.push('campaign = ?')
+      params.push(filter.campaign)
+    }
+    if (filter.since !== undefined) {
+      where.push('output_time >= ?')
+      params.push(filter.since)
+    }
+    if (filter.until !== undefined) {
+      where.push('output_time < ?')
+      params.push(filter.until)
+    }
+    if (filter.statuses?.length) {
+      where.push(`status in (${filter.statuses.map(() => '?').join(', ')})`)
+      params.push(...filter.statuses)
+    }
+    if (page.cursor !== undefined && page.cursor !== '') {
+      const cur = decodeCursor(page.cursor)
+      where.push('(output_time, seq) < (?, ?)')
+      params.push(cur.outputTime, cur.seq)
+    }
+    const more = where.length ? ` and ${where.join(' and ')}` : ''
+    const order = 'order by output_time desc, seq desc limit ?'
+    const upTo = c.indexedTo()
+    const indexed = c.reader
+      .prepare(
+        `select output_time, seq from ${c.schema}.history_customers where customer_key = ? and seq <= ?${more} ${order}`,
+      )
+      .all(filter.customerKey, upTo, ...params, limit + 1) as Array<{ output_time: number; seq: number }>
+    const tail = await this.#db.all<HistoryRow>(
+      `select ${SELECT_COLUMNS} from history_activations not indexed where seq > ? and customer_key = ?${more} ${order}`,
+      [upTo, filter.customerKey, ...params, limit + 1],
+    )
+    const keys: Array<{ t: number; seq: number; row?: HistoryRow }> = [
+      ...indexed.map((r) => ({ t: Number(r.output_time), seq: Number(r.seq) })),
+      ...tail.map((r) => ({ t: Number(r.output_time), seq: Number(r.seq), row: r })),
+    ].sort((a, b) => b.t - a.t || b.seq - a.seq)
+    const hasMore = keys.length > limit
+    const pageKeys = keys.slice(0, limit)
+    const wanted = pageKeys.filter((k) => !k.row).map((k) => k.seq)
+    const fetched = new Map<number, HistoryRow>()
+    if (wanted.length) {
+      for (const r of await this.#db.all<HistoryRow>(
+        `select ${SELECT_COLUMNS} from history_activations where seq in (select value from json_each(?))`,
+        [JSON.stringify(wanted)],
+      ))
+        fetched.set(Number(r.seq), r)
+    }
+    // an index entry whose record a purge has just removed is skipped; the cursor still moves past it
+    const items = pageKeys.flatMap((k) => {
+      const row = k.row ?? fetched.get(k.seq)
+      return row ? [entryFromRow(row)] : []
+    })
+    const last = pageKeys[pageKeys.length - 1]
+    return {
+      items,
+      nextCursor: hasMore && last ? encodeCursor({ outputTime: last.t, seq: last.seq }) : null,
     }
   }
 
@@ -386,23 +497,31 @@ export class HistoryStore {
   }
 
   /**
-   * Reads a range in insertion order, `chunk` raw rows at a time, for exports: memory stays bounded
-   * by one chunk whatever the range holds.
+   * Reads a range in insertion order, `chunk` rows at a time, as arrays in `COLUMNS` order: memory
+   * stays bounded by one chunk whatever the range holds, and no object is made per row.
    */
-  async *scan(range: ScanRange, chunk = 10_000): AsyncGenerator<HistoryRow[]> {
+  async *scan(range: ScanRange, chunk = 2_000): AsyncGenerator<RawRow[]> {
     const r = await this.#bounds(range)
     if (!r) return
     let after = r.afterSeq
     for (;;) {
       const { where, params } = this.#scanWhere({ ...r, afterSeq: after })
-      const rows = await this.#db.all<HistoryRow>(
-        `select ${SELECT_COLUMNS} from ${this.#table} where ${where} order by seq limit ?`,
-        [...params, chunk],
-      )
+      const sql = `select ${SELECT_COLUMNS} from ${this.#table} where ${where} order by seq limit ?`
+      const rows: RawRow[] = this.#sqlite
+        ? await this.#sqlite.withHandle(
+            (h) =>
+              h
+                .prepare(sql)
+                .raw(true)
+                .all(...params, chunk) as RawRow[],
+          )
+        : (await this.#db.all<HistoryRow>(sql, [...params, chunk])).map(
+            (o) => COLUMNS.map((c) => o[c]) as RawRow,
+          )
       if (rows.length === 0) return
       yield rows
       if (rows.length < chunk) return
-      after = Number(rows[rows.length - 1]!.seq)
+      after = Number(rows[rows.length - 1]![0])
     }
   }
 
@@ -513,6 +632,10 @@ export class HistoryStore {
       )
       purged += r.changes
       if (r.changes < chunk) break
+    }
+    if (this.#customers) {
+      await this.#db.run('update history_info set purge_cutoff = ?, purge_floor = ?', [cutoff, floor])
+      await this.#sqlite!.withHandle(() => this.#customers!.purged())
     }
     let blocked = 0
     const blockedBy: string[] = []
