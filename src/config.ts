@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto'
+import { hostname } from 'node:os'
 import { isAbsolute, resolve } from 'node:path'
 import { riffleError } from './errors.js'
 
@@ -19,6 +21,8 @@ export interface Config {
   datastoreUrl: string
   /** Log level (`RIFFLE_LOG_LEVEL`, default info). */
   logLevel: string
+  /** Engine settings: consumer group, process id, webhook allow-list, batch size. */
+  engine: EngineConfig
   /**
    * Days of output history to keep (`RIFFLE_HISTORY_RETENTION_DAYS`, default 90). Older records are
    * purged once every registered export consumer has taken them.
@@ -26,6 +30,24 @@ export interface Config {
   historyRetentionDays: number
   /** Kafka topic that mirrors every appended activation (`RIFFLE_HISTORY_TOPIC`); unset: no mirror. */
   historyTopic: string | undefined
+}
+
+export interface EngineConfig {
+  /** Consumer group shared by every engine process (`RIFFLE_ENGINE_GROUP`, default riffle). */
+  group: string
+  /**
+   * This process's stable id (`RIFFLE_ENGINE_ID`); its transactional id derives from it, so a
+   * restarted process fences its own unfinished transaction. Default: host name + data directory.
+   */
+  id: string
+  /** Private webhook targets allowed (`RIFFLE_WEBHOOK_ALLOW`): addresses, CIDR ranges, host names. */
+  webhookAllow: string[]
+  /** Most messages per batch (`RIFFLE_ENGINE_BATCH`, default 1000). */
+  batchMax: number
+  /** Run the engine in `riffle start` (`RIFFLE_ENGINE`, default on; `off` for an API-only process). */
+  enabled: boolean
+  /** Consumer session timeout (`RIFFLE_ENGINE_SESSION_TIMEOUT_MS`, default 10000; the broker allows 6000 or more). */
+  sessionTimeoutMs: number
 }
 
 export interface ConfigOverrides {
@@ -82,7 +104,35 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
   if (historyTopic !== undefined && !/^[A-Za-z0-9._-]{1,249}$/.test(historyTopic))
     bad('RIFFLE_HISTORY_TOPIC', `"${historyTopic}" is not a valid Kafka topic name`)
 
+  const batchRaw = env.RIFFLE_ENGINE_BATCH?.trim() || '1000'
+  if (!/^\d+$/.test(batchRaw) || Number(batchRaw) < 1 || Number(batchRaw) > 100_000) {
+    bad('RIFFLE_ENGINE_BATCH', `must be a whole number from 1 to 100000, got "${batchRaw}"`)
+  }
+  const engineId =
+    env.RIFFLE_ENGINE_ID?.trim() ||
+    `${hostname()}-${createHash('sha256').update(dataDir).digest('hex').slice(0, 8)}`
+  if (!/^[A-Za-z0-9._-]{1,100}$/.test(engineId))
+    bad('RIFFLE_ENGINE_ID', `"${engineId}" may use letters, digits, ".", "_" and "-"`)
+  const engineSwitch = (env.RIFFLE_ENGINE ?? 'on').trim().toLowerCase()
+  if (!['on', 'off', 'true', 'false', '1', '0'].includes(engineSwitch))
+    bad('RIFFLE_ENGINE', 'must be on or off')
+  const sessionRaw = env.RIFFLE_ENGINE_SESSION_TIMEOUT_MS?.trim() || '10000'
+  if (!/^\d+$/.test(sessionRaw) || Number(sessionRaw) < 1000)
+    bad('RIFFLE_ENGINE_SESSION_TIMEOUT_MS', `must be milliseconds, at least 1000, got "${sessionRaw}"`)
+  const engine: EngineConfig = {
+    sessionTimeoutMs: Number(sessionRaw),
+    group: env.RIFFLE_ENGINE_GROUP?.trim() || 'riffle',
+    id: engineId,
+    webhookAllow: (env.RIFFLE_WEBHOOK_ALLOW ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    batchMax: Number(batchRaw),
+    enabled: ['on', 'true', '1'].includes(engineSwitch),
+  }
+
   return {
+    engine,
     port,
     host: env.RIFFLE_HOST ?? '127.0.0.1',
     dataDir,

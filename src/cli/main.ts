@@ -3,17 +3,14 @@ import { writeFile } from 'node:fs/promises'
 import { hostname, userInfo } from 'node:os'
 import { Command, Option } from 'commander'
 import { stringify } from 'yaml'
-import { buildApp } from '../api/app.js'
-import { createMetricsRegistry, type ReadinessCheck } from '../api/routes/health.js'
 import { type ConfigOverrides, loadConfig } from '../config.js'
 import { validateFile } from '../definitions/service.js'
 import { readDefinitionsFile } from '../definitions/source.js'
 import { formatIssues, isRiffleError } from '../errors.js'
-import { HistoryRetention } from '../history/retention.js'
-import { KafkaAdmin } from '../kafka/admin.js'
 import { sampleTopic } from '../kafka/sample.js'
 import { createLogger } from '../log.js'
 import { openRiffle, packageVersion, type Riffle, resolveKafkaBrokers } from '../runtime.js'
+import { startServer } from '../server.js'
 import { inferFields } from '../streams/infer.js'
 import { historyCommand } from './history.js'
 import { pullCommand } from './pull.js'
@@ -197,80 +194,13 @@ export function buildCli(): Command {
 }
 
 async function start(overrides: ConfigOverrides): Promise<void> {
-  const config = loadConfig(process.env, overrides)
-  const log = createLogger(config.logLevel)
-  const riffle = await openRiffle(config, log)
-  const metrics = createMetricsRegistry()
-  const retention = new HistoryRetention({
-    store: riffle.history,
-    days: config.historyRetentionDays,
-    log,
-    metrics,
-  })
-  retention.start()
-
-  // The local broker may take a while to start; the API answers meanwhile and /readyz says when
-  // Kafka is there. A failed attempt is retried on the next use, at most every 10 seconds.
-  let admin: KafkaAdmin | undefined
-  let pending: Promise<string[]> | undefined
-  let failedAt = 0
-  const brokers = (): Promise<string[]> => {
-    if (!pending && Date.now() - failedAt < 10_000) {
-      return Promise.reject(new Error('Kafka is not available yet; see the log'))
-    }
-    pending ??= resolveKafkaBrokers(config, log).then(
-      (b) => {
-        admin ??= new KafkaAdmin(b)
-        log.info({ brokers: b }, 'kafka brokers resolved')
-        return b
-      },
-      (e) => {
-        log.error({ err: e }, 'kafka is not available')
-        pending = undefined
-        failedAt = Date.now()
-        throw e
-      },
-    )
-    return pending
-  }
-  brokers().catch(() => {})
-
-  const readiness: ReadinessCheck[] = [
-    { name: 'database', check: () => riffle.db.ping() },
-    {
-      name: 'kafka',
-      check: async () => {
-        await brokers()
-        await admin!.ping()
-      },
-    },
-  ]
-  const app = await buildApp({
-    log,
-    defs: riffle.defs,
-    keys: riffle.keys,
-    metrics,
-    readiness,
-    brokers,
-    version: packageVersion(),
-    history: riffle.history,
-  })
-  await app.listen({ port: config.port, host: config.host })
-  const base = `http://${config.host}:${config.port}`
-  log.info(
-    { url: base, dataDir: config.dataDir, database: riffle.db.description },
-    `riffle listening on ${base} (API docs at ${base}/docs)`,
-  )
-
+  const server = await startServer(loadConfig(process.env, overrides))
   let stopping = false
   const stop = async (signal: string) => {
     if (stopping) return
     stopping = true
-    log.info({ signal }, 'stopping')
-    await app.close().catch(() => {})
-    await admin?.close()
-    await retention.stop()
-    await riffle.close().catch(() => {})
+    server.log.info({ signal }, 'stopping')
+    await server.close()
     process.exit(0)
   }
   process.on('SIGINT', () => void stop('SIGINT'))

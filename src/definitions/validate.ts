@@ -13,9 +13,11 @@ import {
   type CompiledCel,
   checkCel,
   checkEnvironment,
+  compileChecked,
   displayType,
 } from '../expressions/cel.js'
 import { type CompiledTemplate, checkTemplate } from '../expressions/liquid.js'
+import { splitWhere } from '../expressions/split.js'
 import {
   Campaign,
   Collection,
@@ -49,6 +51,10 @@ export interface CompiledCampaign {
   key: CompiledCel | undefined
   enrich: Array<{ collection: string; key: CompiledCel; as: string }>
   where: CompiledCel | undefined
+  /** The conjuncts of `where` that need only the event: run before any lookup. */
+  whereEvent: CompiledCel | undefined
+  /** The rest of `where`: run after enrichment. */
+  whereRest: CompiledCel | undefined
   dedupeKey: CompiledCel | undefined
   content: Array<{ name: string; evaluate: CompiledCel | undefined; render: CompiledTemplate | undefined }>
   outputs: Array<
@@ -151,10 +157,19 @@ export function validateDefinitions(input: DefinitionsInput): ValidationResult {
   }
 
   const streams = new Map<string, Stream>()
+  const topics = new Map<string, string>()
   for (const at of streamsAt) {
     const s = at.value as Stream
     if (!streams.has(s.name)) streams.set(s.name, s)
     checkStream(c, at, s)
+    const other = topics.get(s.topic)
+    if (other !== undefined && other !== s.name) {
+      c.add(
+        at,
+        ['topic'],
+        `topic "${s.topic}" is already the topic of stream "${other}"; define one stream per topic`,
+      )
+    } else topics.set(s.topic, s.name)
   }
   const collections = new Map<string, Collection>()
   for (const at of collectionsAt) {
@@ -506,6 +521,7 @@ function checkCampaign(
     key: key?.evaluate,
     enrich,
     where: where?.evaluate,
+    ...splitCompiled(campaign.where, where !== undefined, new Set(Object.keys(aliases))),
     dedupeKey: dedupeKey?.evaluate,
     content,
     outputs,
@@ -561,4 +577,22 @@ function sortIssues(issues: Issue[]): Issue[] {
       return la - lb || (a.issue.column ?? 0) - (b.issue.column ?? 0) || a.i - b.i
     })
     .map((x) => x.issue)
+}
+
+function splitCompiled(
+  where: string | undefined,
+  ok: boolean,
+  aliases: ReadonlySet<string>,
+): { whereEvent: CompiledCel | undefined; whereRest: CompiledCel | undefined } {
+  if (where === undefined || !ok) return { whereEvent: undefined, whereRest: undefined }
+  const { eventOnly, rest } = splitWhere(where, aliases)
+  try {
+    return {
+      whereEvent: eventOnly === undefined ? undefined : compileChecked(eventOnly),
+      whereRest: rest === undefined ? undefined : compileChecked(rest),
+    }
+  } catch {
+    // A split the parser does not accept: evaluate the whole condition after enrichment.
+    return { whereEvent: undefined, whereRest: compileChecked(where) }
+  }
 }

@@ -129,6 +129,11 @@ function failure(e: unknown): CheckResult {
   }
 }
 
+/** Compiles an expression that has already been checked (a part of a checked condition). */
+export function compileChecked(expression: string): CompiledCel {
+  return runtime.parse(expression) as unknown as CompiledCel
+}
+
 /** Whether a checked CEL type can be written into a field of the given type. */
 export function assignable(celType: string, field: FieldType): boolean {
   if (celType === 'dyn' || celType.startsWith('dyn<') || celType === 'null') return true

@@ -1,0 +1,527 @@
+/**
+ * One code path from trigger to outputs, shared by real-time and scheduled campaigns:
+ * where (event part) → enrichment (one lookup per collection per batch) → where (rest) →
+ * controls (max event age, dedupe, frequency) → cell → content → outputs → history.
+ *
+ * Every output carries the activation id, and every write is idempotent on it, so a replayed
+ * batch (after a crash or a retry) changes nothing that was already done.
+ */
+import type { Activation, ActivationSource, ActivationStatus, DeliveryStatus } from '../history/activation.js'
+import { activationId } from '../history/activation.js'
+import type { PullStore, PullWrite } from '../pull/store.js'
+import { assignCell, HOLDOUT } from './cells.js'
+import type { DedupeStore } from './dedupe.js'
+import { plain, toJson } from './json.js'
+import type { CampaignRuntime } from './plan.js'
+import type { WebhookSender } from './webhook.js'
+
+/** One event (real-time) or one row (scheduled) that may activate a campaign. */
+export interface TriggerItem {
+  source: ActivationSource
+  customerKey: string
+  /** Epoch ms: the event time (or the Kafka timestamp); null for rows. */
+  eventTime: number | null
+  /** The names in scope: `{ event, meta }` or `{ row }`. */
+  scope: Record<string, unknown>
+}
+
+/** What the engine needs from the output history. */
+export interface HistoryPort {
+  append(batch: readonly Activation[]): Promise<unknown>
+  countRecent(q: {
+    customerKeys: readonly string[]
+    campaign?: string
+    since: number
+  }): Promise<Map<string, number>>
+  /** The activations among these ids that are already recorded (a replay). */
+  getMany(ids: readonly string[]): Promise<Map<string, Activation>>
+}
+
+export interface ActivateDeps {
+  pull: PullStore
+  history: HistoryPort
+  dedupe: DedupeStore
+  webhooks: WebhookSender
+  now?: () => number
+}
+
+export interface KafkaRecord {
+  topic: string
+  key: string
+  value: string
+  headers: Record<string, string>
+}
+
+export interface BatchOutcome {
+  activations: Activation[]
+  /** Kafka output records, to be produced in the same transaction as the consumed offsets. */
+  kafka: KafkaRecord[]
+  /** Activations per campaign and cell, for the metrics. */
+  counts: Map<string, number>
+  /** Outputs per channel and status, for the metrics. */
+  outputs: Map<string, number>
+}
+
+/** An output channel failed in a way a retry can fix (store or webhook target down): retry the batch. */
+export class RetryableOutputError extends Error {
+  constructor(
+    message: string,
+    readonly channel: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+    this.name = 'RetryableOutputError'
+  }
+}
+
+interface Candidate {
+  campaign: CampaignRuntime
+  trigger: TriggerItem
+  id: string
+  scope: Record<string, unknown>
+  status: ActivationStatus | undefined
+  reason: string | undefined
+  cell: string
+  content: Record<string, unknown>
+  recorded: Activation | undefined
+  dedupeKey: string | undefined
+}
+
+const WEBHOOK_CONCURRENCY = 32
+
+function errorText(e: unknown): string {
+  const m = e instanceof Error ? e.message : String(e)
+  return m.split('\n')[0]!.slice(0, 300)
+}
+
+function truthy(v: unknown): boolean {
+  return v === true
+}
+
+export async function activateBatch(
+  work: Array<{ campaign: CampaignRuntime; triggers: TriggerItem[] }>,
+  deps: ActivateDeps,
+): Promise<BatchOutcome> {
+  const now = deps.now?.() ?? Date.now()
+  const all: Candidate[] = []
+  for (const { campaign, triggers } of work) {
+    if (
+      (campaign.startAt !== undefined && now < campaign.startAt) ||
+      (campaign.endAt !== undefined && now > campaign.endAt)
+    )
+      continue
+    for (const trigger of triggers) {
+      all.push({
+        campaign,
+        trigger,
+        id: activationId(campaign.name, campaign.version, trigger.source, trigger.customerKey),
+        scope: {
+          ...trigger.scope,
+          campaign: { name: campaign.name, version: BigInt(campaign.version) },
+          now: new Date(now),
+        },
+        status: undefined,
+        reason: undefined,
+        cell: '',
+        content: {},
+        recorded: undefined,
+        dedupeKey: undefined,
+      })
+    }
+  }
+  const outcome: BatchOutcome = { activations: [], kafka: [], counts: new Map(), outputs: new Map() }
+  if (all.length === 0) return outcome
+
+  // A replay: activations already recorded keep their decision, cell and content.
+  const existing = await deps.history.getMany(all.map((c) => c.id))
+  for (const c of all) {
+    const rec = existing.get(c.id)
+    if (rec) {
+      c.recorded = rec
+      c.status = rec.status
+      c.cell = rec.cell
+      c.content = rec.content
+    }
+  }
+
+  // 1. where, the event-only part: before any lookup.
+  let live = all.filter((c) => {
+    if (c.recorded) return true
+    const f = c.campaign.compiled.whereEvent
+    if (!f) return true
+    try {
+      return truthy(f(c.scope))
+    } catch (e) {
+      c.status = 'error'
+      c.reason = `where: ${errorText(e)}`
+      return true
+    }
+  })
+
+  // 2. Enrichment: one getMany per collection for the whole batch, duplicate keys removed.
+  await enrich(live, deps.pull)
+
+  // 3. where, the rest.
+  live = live.filter((c) => {
+    if (c.recorded || c.status) return true
+    const f = c.campaign.compiled.whereRest
+    if (!f) return true
+    try {
+      return truthy(f(c.scope))
+    } catch (e) {
+      c.status = 'error'
+      c.reason = `where: ${errorText(e)}`
+      return true
+    }
+  })
+
+  // 4. Controls: max event age, dedupe, frequency.
+  for (const c of live) {
+    if (c.status || c.recorded) continue
+    const age = c.campaign.maxEventAgeMs
+    if (age !== undefined && c.trigger.eventTime !== null && now - c.trigger.eventTime > age) {
+      c.status = 'expired'
+      c.reason = `the event is ${Math.round((now - c.trigger.eventTime) / 1000)} s old; maxEventAge is ${Math.round(age / 1000)} s`
+    }
+  }
+  await applyDedupe(live, deps.dedupe, now)
+  await applyFrequency(live, deps.history, now)
+
+  // 5. Cell, content, outputs.
+  const pullWrites = new Map<string, PullWrite[]>()
+  const pullOwners = new Map<string, Candidate[]>()
+  const webhooks: Array<{
+    c: Candidate
+    index: number
+    url: string
+    body: string
+    timeoutMs: number
+    retries: number
+    headers: Record<string, string>
+  }> = []
+  for (const c of live) {
+    if (!c.recorded && !c.status) {
+      c.cell = assignCell(c.campaign.cells, c.campaign.name, c.trigger.customerKey)
+      try {
+        c.content = renderContent(c)
+        c.status = c.cell === HOLDOUT ? 'holdout' : 'sent'
+      } catch (e) {
+        c.status = 'error'
+        c.reason = `content: ${errorText(e)}`
+      }
+    }
+    if (c.status !== 'sent') continue
+    const outScope = { ...c.scope, cell: c.cell, content: c.content }
+    const record = activationRecord(c, now)
+    const deliveries: Record<string, DeliveryStatus> = {}
+    try {
+      c.campaign.compiled.outputs.forEach((o, index) => {
+        if (o.kind === 'kafka') {
+          const key = o.key ? String(plain(o.key(outScope))) : c.trigger.customerKey
+          outcome.kafka.push({
+            topic: o.topic,
+            key,
+            value: toJson(record),
+            headers: { 'riffle-activation-id': c.id },
+          })
+          deliveries[`kafka:${o.topic}`] = { status: 'ok' }
+        } else if (o.kind === 'pull') {
+          const key = String(plain(o.key(outScope)))
+          const set: Record<string, unknown> = {}
+          for (const s of o.set) set[s.field] = plain(s.value(outScope))
+          const w: PullWrite = { key, writer: c.campaign.writer }
+          if (o.set.length) w.set = set
+          if (o.unset.length) w.unset = o.unset
+          if (o.onlyIfNewer && c.trigger.eventTime !== null) {
+            w.onlyIfNewer = true
+            w.eventTime = c.trigger.eventTime
+          }
+          const list = pullWrites.get(o.collection) ?? []
+          list.push(w)
+          pullWrites.set(o.collection, list)
+          const owners = pullOwners.get(o.collection) ?? []
+          owners.push(c)
+          pullOwners.set(o.collection, owners)
+          deliveries[`pull:${o.collection}`] = { status: 'ok' }
+        } else {
+          const channel = `webhook:${index}`
+          if (c.recorded?.deliveries[channel]?.status === 'ok') {
+            deliveries[channel] = { status: 'ok' }
+            return
+          }
+          webhooks.push({
+            c,
+            index,
+            url: o.url,
+            body: toJson(record),
+            timeoutMs: o.timeoutMs,
+            retries: o.retries,
+            headers: o.headers,
+          })
+          deliveries[channel] = { status: 'ok' }
+        }
+      })
+    } catch (e) {
+      c.status = 'error'
+      c.reason = `outputs: ${errorText(e)}`
+      continue
+    }
+    ;(c as Candidate & { deliveries?: Record<string, DeliveryStatus> }).deliveries = deliveries
+  }
+
+  // 6. Deliver: the Pull Marketing database, then webhooks. A retryable failure fails the batch.
+  for (const [collection, writes] of pullWrites) {
+    try {
+      await deps.pull.write(collection, writes)
+    } catch (e) {
+      const retryable = (e as { retryable?: boolean }).retryable !== false
+      if (retryable)
+        throw new RetryableOutputError(
+          `pull store write to "${collection}" failed: ${errorText(e)}`,
+          `pull:${collection}`,
+          { cause: e },
+        )
+      for (const c of pullOwners.get(collection) ?? []) {
+        c.status = 'failed'
+        c.reason = `pull:${collection}: ${errorText(e)}`
+        deliveriesOf(c)[`pull:${collection}`] = { status: 'failed', detail: errorText(e) }
+      }
+    }
+  }
+  await deliverWebhooks(webhooks, deps.webhooks)
+
+  // 7. Dedupe state and the output history. Kafka outputs and offsets follow, in one transaction.
+  const remember: Array<{ campaign: string; key: string; expiresAt: number }> = []
+  for (const c of live) {
+    if (!c.status) continue
+    if (c.dedupeKey !== undefined && !c.recorded && (c.status === 'sent' || c.status === 'holdout')) {
+      remember.push({
+        campaign: c.campaign.name,
+        key: c.dedupeKey,
+        expiresAt: now + c.campaign.dedupeWindowMs!,
+      })
+    }
+    const a = c.recorded ?? { ...activationRecordFull(c, now), deliveries: deliveriesOf(c) }
+    if (!c.recorded) outcome.activations.push(a)
+    const k = `${c.campaign.name}\u0000${c.cell || '-'}\u0000${c.status}`
+    outcome.counts.set(k, (outcome.counts.get(k) ?? 0) + 1)
+    for (const [ch, d] of Object.entries(a.deliveries)) {
+      const ok = `${ch.split(':')[0]}\u0000${d.status}`
+      outcome.outputs.set(ok, (outcome.outputs.get(ok) ?? 0) + 1)
+    }
+  }
+  await deps.dedupe.remember(remember, now)
+  if (outcome.activations.length) await deps.history.append(outcome.activations)
+  // Kafka outputs of replayed `sent` activations were aborted with their transaction: produce them again.
+  return outcome
+}
+
+function deliveriesOf(c: Candidate): Record<string, DeliveryStatus> {
+  const x = c as Candidate & { deliveries?: Record<string, DeliveryStatus> }
+  x.deliveries ??= {}
+  return x.deliveries
+}
+
+async function enrich(live: Candidate[], pull: PullStore): Promise<void> {
+  const byCollection = new Map<string, Set<string>>()
+  const wanted: Array<{ c: Candidate; as: string; collection: string; key: string | null }> = []
+  for (const c of live) {
+    if (c.status === 'error') continue
+    for (const e of c.campaign.compiled.enrich) {
+      let key: string | null = null
+      try {
+        const k = e.key(c.scope)
+        key = k === null || k === undefined ? null : String(plain(k))
+      } catch (err) {
+        c.status = 'error'
+        c.reason = `enrich ${e.as}: ${errorText(err)}`
+        break
+      }
+      if (key !== null && key !== '') {
+        const set = byCollection.get(e.collection) ?? new Set<string>()
+        set.add(key)
+        byCollection.set(e.collection, set)
+      }
+      wanted.push({ c, as: e.as, collection: e.collection, key })
+    }
+  }
+  const found = new Map<string, Map<string, Record<string, unknown>>>()
+  for (const [collection, keys] of byCollection) {
+    const list = [...keys]
+    let records: Awaited<ReturnType<PullStore['getMany']>>
+    try {
+      records = await pull.getMany(collection, list)
+    } catch (e) {
+      throw new RetryableOutputError(
+        `pull store lookup in "${collection}" failed: ${errorText(e)}`,
+        `pull:${collection}`,
+        { cause: e },
+      )
+    }
+    const m = new Map<string, Record<string, unknown>>()
+    records.forEach((r, i) => {
+      if (r) m.set(list[i]!, r.fields)
+    })
+    found.set(collection, m)
+  }
+  for (const w of wanted) {
+    w.c.scope[w.as] = w.key === null ? null : (found.get(w.collection)?.get(w.key) ?? null)
+  }
+}
+
+async function applyDedupe(live: Candidate[], dedupe: DedupeStore, now: number): Promise<void> {
+  const byCampaign = new Map<string, Candidate[]>()
+  for (const c of live) {
+    if (c.status || c.recorded || !c.campaign.compiled.dedupeKey) continue
+    try {
+      c.dedupeKey = String(plain(c.campaign.compiled.dedupeKey(c.scope)))
+    } catch (e) {
+      c.status = 'error'
+      c.reason = `dedupe key: ${errorText(e)}`
+      continue
+    }
+    const list = byCampaign.get(c.campaign.name) ?? []
+    list.push(c)
+    byCampaign.set(c.campaign.name, list)
+  }
+  for (const [campaign, list] of byCampaign) {
+    const seen = await dedupe.seen(
+      campaign,
+      list.map((c) => c.dedupeKey!),
+      now,
+    )
+    for (const c of list) {
+      if (seen.has(c.dedupeKey!)) {
+        c.status = 'suppressed'
+        c.reason = `dedupe: key "${c.dedupeKey}" already acted on within ${Math.round(c.campaign.dedupeWindowMs! / 1000)} s`
+      } else seen.add(c.dedupeKey!) // a second event with the same key in this batch
+    }
+  }
+}
+
+async function applyFrequency(live: Candidate[], history: HistoryPort, now: number): Promise<void> {
+  const groups = new Map<string, Candidate[]>()
+  for (const c of live) {
+    if (c.status || c.recorded || !c.campaign.frequency) continue
+    const f = c.campaign.frequency
+    const g = `${f.global ? '*' : c.campaign.name}\u0000${f.perMs}`
+    const list = groups.get(g) ?? []
+    list.push(c)
+    groups.set(g, list)
+  }
+  for (const list of groups.values()) {
+    const f = list[0]!.campaign.frequency!
+    const counts = await history.countRecent({
+      customerKeys: [...new Set(list.map((c) => c.trigger.customerKey))],
+      ...(f.global ? {} : { campaign: list[0]!.campaign.name }),
+      since: now - f.perMs,
+    })
+    for (const c of list) {
+      const n = counts.get(c.trigger.customerKey) ?? 0
+      const cap = c.campaign.frequency!
+      if (n >= cap.max) {
+        c.status = 'suppressed'
+        c.reason = `frequency: ${n} activation(s) within ${Math.round(cap.perMs / 1000)} s; the cap is ${cap.max}`
+      } else {
+        // Activations earlier in this batch count too. A holdout activation also counts; it is a contact decision.
+        counts.set(c.trigger.customerKey, n + 1)
+      }
+    }
+  }
+}
+
+function renderContent(c: Candidate): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  const scope = { ...c.scope, cell: c.cell }
+  for (const item of c.campaign.compiled.content) {
+    if (item.evaluate) out[item.name] = plain(item.evaluate(scope))
+    else if (item.render) out[item.name] = item.render(plainScope(scope))
+  }
+  return out
+}
+
+/** Liquid reads plain values: BigInt and Date become numbers and ISO strings. */
+function plainScope(scope: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(scope)) out[k] = plain(v)
+  return out
+}
+
+function sourceJson(s: ActivationSource): Record<string, unknown> {
+  return s.kind === 'stream' ? { topic: s.topic, partition: s.partition, offset: s.offset } : { run: s.runId }
+}
+
+/** The activation record as Kafka and webhooks receive it. */
+function activationRecord(c: Candidate, now: number): Record<string, unknown> {
+  return {
+    id: c.id,
+    campaign: c.campaign.name,
+    version: c.campaign.version,
+    cell: c.cell,
+    customerKey: c.trigger.customerKey,
+    content: c.content,
+    source: sourceJson(c.trigger.source),
+    eventTime: c.trigger.eventTime === null ? null : new Date(c.trigger.eventTime).toISOString(),
+    outputTime: new Date(c.recorded?.outputTime ?? now).toISOString(),
+  }
+}
+
+function activationRecordFull(c: Candidate, now: number): Activation {
+  return {
+    id: c.id,
+    campaign: c.campaign.name,
+    campaignVersion: c.campaign.version,
+    cell: c.cell,
+    customerKey: c.trigger.customerKey,
+    source: c.trigger.source,
+    status: c.status!,
+    eventTime: c.trigger.eventTime,
+    outputTime: now,
+    content: c.content,
+    deliveries: {},
+    ...(c.reason ? { reason: c.reason } : {}),
+  }
+}
+
+async function deliverWebhooks(
+  jobs: Array<{
+    c: Candidate
+    index: number
+    url: string
+    body: string
+    timeoutMs: number
+    retries: number
+    headers: Record<string, string>
+  }>,
+  sender: WebhookSender,
+): Promise<void> {
+  let next = 0
+  let retryable: RetryableOutputError | undefined
+  const worker = async () => {
+    while (next < jobs.length) {
+      const j = jobs[next++]!
+      const r = await sender.send({
+        url: j.url,
+        body: j.body,
+        idempotencyKey: j.c.id,
+        timeoutMs: j.timeoutMs,
+        retries: j.retries,
+        headers: j.headers,
+      })
+      const channel = `webhook:${j.index}`
+      if (r.ok) continue
+      if (r.retryable) {
+        retryable ??= new RetryableOutputError(
+          `webhook ${new URL(j.url).host} failed after ${r.attempts} attempt(s): ${r.detail}`,
+          channel,
+        )
+        continue
+      }
+      j.c.status = 'failed'
+      j.c.reason = `${channel}: ${r.detail}`
+      deliveriesOf(j.c)[channel] = { status: 'failed', detail: r.detail }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(WEBHOOK_CONCURRENCY, jobs.length) }, worker))
+  if (retryable) throw retryable
+}

@@ -1,0 +1,534 @@
+/**
+ * The real-time engine: one consumer group over every stream with an active campaign.
+ *
+ * Each batch: decode and validate (bad messages go to the dead-letter topic) → activate the
+ * campaigns (pull store and webhooks, then the output history) → one Kafka transaction with the
+ * output records, the dead letters and the consumed offsets. Offsets are committed only with that
+ * transaction, once everything else is durable, so a crash replays at most the open batch, and
+ * every replayed write is idempotent on the activation id.
+ */
+import { Consumer, FetchIsolationLevels, type Message, Producer } from '@platformatic/kafka'
+import type { DefinitionsService } from '../definitions/service.js'
+import type { Logger } from '../log.js'
+import type { PullStore } from '../pull/store.js'
+import {
+  type ActivateDeps,
+  activateBatch,
+  type HistoryPort,
+  RetryableOutputError,
+  type TriggerItem,
+} from './activate.js'
+import type { DedupeStore } from './dedupe.js'
+import type { EngineMetrics } from './metrics.js'
+import { buildPlan, type CampaignRuntime, type EnginePlan } from './plan.js'
+import type { WebhookSender } from './webhook.js'
+
+export interface EngineOptions {
+  brokers: string[]
+  /** Consumer group (default `riffle`). Every engine process of one deployment uses the same. */
+  groupId?: string
+  /** Stable id of this engine process; the transactional id derives from it (default riffle-engine). */
+  engineId?: string
+  /** Most messages per batch (default 1000). */
+  batchMax?: number
+  /** How often to look for changed definitions (default 1000 ms). */
+  reloadMs?: number
+  /** Largest message accepted (default 1 MiB); larger ones are dead-lettered. */
+  maxMessageBytes?: number
+  /** Messages buffered before fetching pauses (default 5000). */
+  bufferMax?: number
+  /** Consumer group session timeout (default 10 s): how long a dead process holds its partitions. */
+  sessionTimeoutMs?: number
+}
+
+export interface EngineDeps {
+  defs: DefinitionsService
+  pull: PullStore
+  history: HistoryPort
+  dedupe: DedupeStore
+  webhooks: WebhookSender
+  log: Logger
+  metrics: EngineMetrics
+}
+
+type Msg = Message<Buffer, Buffer, Buffer, Buffer>
+type Stream = Awaited<ReturnType<Consumer<Buffer, Buffer, Buffer, Buffer>['consume']>>
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+function flagged(e: unknown, prop: string): boolean {
+  const f = (e as { findBy?: (p: string, v: unknown) => unknown } | undefined)?.findBy
+  return typeof f === 'function' && Boolean(f.call(e, prop, true))
+}
+
+function errorText(e: unknown): string {
+  if (!(e instanceof Error)) return String(e)
+  const inner = (e as Error & { errors?: unknown[] }).errors
+  const parts = [e.message, ...(Array.isArray(inner) ? inner.slice(0, 3).map(errorText) : [])]
+  return parts.join('; ').slice(0, 500)
+}
+
+export class Engine {
+  readonly #deps: EngineDeps
+  readonly #opts: Required<EngineOptions>
+  readonly #log: Logger
+  #consumer: Consumer<Buffer, Buffer, Buffer, Buffer> | undefined
+  #producer: Producer<Buffer, Buffer, Buffer, Buffer> | undefined
+  #stream: Stream | undefined
+  #plan: EnginePlan | undefined
+  #running = false
+  #buffer: Msg[] = []
+  #paused = false
+  #wake: (() => void) | undefined
+  #loop: Promise<void> | undefined
+  #reloadTimer: NodeJS.Timeout | undefined
+  /** Per partition, the next offset this process expects: messages before it were already processed. */
+  readonly #expected = new Map<string, bigint>()
+  #assigned = new Set<string>()
+  #joined = false
+  #lastError: string | undefined
+  #processed = 0
+
+  constructor(deps: EngineDeps, opts: EngineOptions) {
+    this.#deps = deps
+    this.#log = deps.log.child({ component: 'engine' })
+    this.#opts = {
+      groupId: 'riffle',
+      engineId: 'riffle-engine',
+      batchMax: 1000,
+      reloadMs: 1000,
+      maxMessageBytes: 1024 * 1024,
+      bufferMax: 5000,
+      sessionTimeoutMs: 10_000,
+      ...opts,
+    }
+  }
+
+  /** Whether the engine has joined its consumer group (or has nothing to consume). */
+  get ready(): boolean {
+    return this.#running && (this.#joined || (this.#plan !== undefined && this.#plan.topics.length === 0))
+  }
+
+  status() {
+    return {
+      running: this.#running,
+      joined: this.#joined,
+      topics: this.#plan?.topics ?? [],
+      revision: this.#plan?.revision,
+      assigned: [...this.#assigned].sort(),
+      buffered: this.#buffer.length,
+      processed: this.#processed,
+      lastError: this.#lastError,
+    }
+  }
+
+  /** The transactional producer; made anew after a failed transaction, which also aborts a dead process's one. */
+  #getProducer(): Producer<Buffer, Buffer, Buffer, Buffer> {
+    this.#producer ??= new Producer({
+      clientId: `${this.#opts.engineId}-producer`,
+      bootstrapBrokers: this.#opts.brokers,
+      transactionalId: `riffle-tx-${this.#opts.engineId}`,
+      idempotent: true,
+      // @platformatic/kafka 1.x sends producer id 0 / epoch 0 in InitProducerId by default; after a
+      // crash the broker then answers PRODUCER_FENCED for ever. -1/-1 asks for the current epoch
+      // (and aborts the dead process's open transaction), as the Java client does.
+      producerId: -1n,
+      producerEpoch: -1,
+      acks: -1,
+      autocreateTopics: true,
+      retries: 3,
+    })
+    return this.#producer
+  }
+
+  async #dropProducer(): Promise<void> {
+    const p = this.#producer
+    this.#producer = undefined
+    if (p) await new Promise<void>((resolve) => p.close(true, () => resolve()))
+  }
+
+  async start(): Promise<void> {
+    if (this.#running) return
+    this.#running = true
+    this.#consumer = new Consumer({
+      clientId: `${this.#opts.engineId}-consumer`,
+      groupId: this.#opts.groupId,
+      bootstrapBrokers: this.#opts.brokers,
+      sessionTimeout: this.#opts.sessionTimeoutMs,
+      rebalanceTimeout: 20_000,
+      heartbeatInterval: 1_000,
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+      maxWaitTime: 100,
+      autocreateTopics: true,
+    })
+    this.#consumer.on('consumer:group:join', (p) => this.#onJoin(p.assignments ?? []))
+    this.#consumer.on('consumer:lag', (lag) => {
+      for (const [topic, partitions] of lag) {
+        partitions.forEach((n, partition) => {
+          this.#deps.metrics.lag.set({ topic, partition: String(partition) }, Number(n))
+        })
+      }
+    })
+    await this.#reload()
+    this.#reloadTimer = setInterval(() => {
+      this.#reload().catch((e) => this.#log.error({ err: e }, 'reloading definitions failed'))
+    }, this.#opts.reloadMs)
+    this.#loop = this.#run()
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#running) return
+    this.#running = false
+    clearInterval(this.#reloadTimer)
+    this.#wake?.()
+    await this.#loop?.catch(() => {})
+    await this.#closeStream()
+    this.#consumer?.stopLagMonitoring()
+    const consumer = this.#consumer
+    if (consumer) await new Promise<void>((resolve) => consumer.close(true, () => resolve()))
+    await this.#dropProducer()
+  }
+
+  /** Applies changed definitions at the next batch boundary; resubscribes when the topics change. */
+  async #reload(): Promise<void> {
+    const snapshot = await this.#deps.defs.snapshot()
+    if (this.#plan && this.#plan.revision === snapshot.revision) return
+    await this.#deps.pull.prepare(snapshot.definitions.collections)
+    const plan = buildPlan(snapshot, { maxMessageBytes: this.#opts.maxMessageBytes })
+    const before = this.#plan?.topics.join(',')
+    this.#plan = plan
+    this.#log.info({ revision: plan.revision, topics: plan.topics }, 'definitions loaded')
+    if (before !== plan.topics.join(',')) this.#resubscribe = true
+    this.#wake?.()
+  }
+
+  #resubscribe = true
+
+  async #subscribe(): Promise<void> {
+    this.#resubscribe = false
+    await this.#closeStream()
+    this.#buffer = []
+    this.#expected.clear()
+    this.#joined = false
+    const topics = this.#plan?.topics ?? []
+    if (topics.length === 0) return
+    const stream = await this.#consumer!.consume({
+      topics,
+      mode: 'committed',
+      fallbackMode: 'earliest',
+      autocommit: false,
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+      maxWaitTime: 100,
+      maxBytes: 16 * 1024 * 1024,
+    })
+    this.#stream = stream
+    stream.on('data', (m: Msg) => {
+      if (this.#stream !== stream) return
+      this.#buffer.push(m)
+      if (!this.#paused && this.#buffer.length >= this.#opts.bufferMax) {
+        this.#paused = true
+        stream.pause()
+      }
+      this.#wake?.()
+    })
+    stream.on('error', (e: unknown) => {
+      this.#lastError = errorText(e)
+      this.#log.error({ err: e }, 'consumer stream failed; resubscribing')
+      this.#resubscribe = true
+      this.#wake?.()
+    })
+    this.#consumer!.startLagMonitoring({ topics }, 5_000)
+  }
+
+  async #closeStream(): Promise<void> {
+    const s = this.#stream
+    this.#stream = undefined
+    this.#paused = false
+    if (s) await s.close().catch(() => {})
+  }
+
+  #onJoin(assignments: Array<{ topic: string; partitions: number[] }>): void {
+    const now = new Set<string>()
+    for (const a of assignments) for (const p of a.partitions) now.add(`${a.topic}:${p}`)
+    for (const tp of this.#expected.keys())
+      if (!now.has(tp) || !this.#assigned.has(tp)) this.#expected.delete(tp)
+    // Everything buffered was fetched under the old generation: drop it. The stream re-fetches each
+    // assigned partition from its committed offset (here, or at its new owner).
+    const dropped = this.#buffer.filter((m) => now.has(`${m.topic}:${m.partition}`))
+    this.#buffer = []
+    this.#assigned = now
+    this.#mustRefetch(dropped)
+    this.#joined = true
+    this.#log.info({ partitions: [...now].sort() }, 'joined the consumer group')
+    this.#wake?.()
+  }
+
+  /**
+   * Messages dropped without being processed are fetched again from the committed offset, which
+   * the stream knows only once a partition has a commit. For a partition without one yet (no
+   * batch committed in this process), subscribe again, so that nothing is skipped.
+   */
+  #mustRefetch(dropped: Msg[]): void {
+    if (dropped.some((m) => !this.#expected.has(`${m.topic}:${m.partition}`))) this.#resubscribe = true
+  }
+
+  async #run(): Promise<void> {
+    let backoff = 100
+    while (this.#running) {
+      try {
+        if (this.#resubscribe) await this.#subscribe()
+        if (this.#buffer.length === 0) {
+          await new Promise<void>((resolve) => {
+            this.#wake = resolve
+            setTimeout(resolve, 500)
+          })
+          this.#wake = undefined
+          continue
+        }
+        const batch = this.#takeBatch()
+        if (batch.length > 0) await this.#processWithRetry(batch)
+        if (this.#paused && this.#buffer.length < this.#opts.bufferMax / 2) {
+          this.#paused = false
+          this.#stream?.resume()
+        }
+        backoff = 100
+      } catch (e) {
+        this.#lastError = errorText(e)
+        this.#log.error({ err: e }, 'engine loop error')
+        await sleep(backoff)
+        backoff = Math.min(backoff * 2, 10_000)
+      }
+    }
+  }
+
+  /** The next batch, in order, skipping what this process already processed (re-fetched after a rebalance). */
+  #takeBatch(): Msg[] {
+    const batch: Msg[] = []
+    let i = 0
+    for (; i < this.#buffer.length && batch.length < this.#opts.batchMax; i++) {
+      const m = this.#buffer[i]!
+      const tp = `${m.topic}:${m.partition}`
+      const expected = this.#expected.get(tp)
+      if (expected !== undefined && m.offset < expected) continue
+      batch.push(m)
+    }
+    this.#buffer = this.#buffer.slice(i)
+    return batch
+  }
+
+  async #processWithRetry(batch: Msg[]): Promise<void> {
+    let backoff = 200
+    for (let attempt = 1; this.#running; attempt++) {
+      try {
+        await this.#process(batch)
+        this.#deps.metrics.batches.inc({ result: 'ok' })
+        this.#lastError = undefined
+        return
+      } catch (e) {
+        this.#lastError = errorText(e)
+        if (flagged(e, 'needsRejoin')) {
+          // Fenced by a rebalance: this batch's outputs were aborted with its transaction. The
+          // partitions are re-fetched from their committed offsets (here or by their new owner).
+          this.#deps.metrics.batches.inc({ result: 'fenced' })
+          this.#log.warn(
+            { err: errorText(e) },
+            'batch fenced by a rebalance; re-reading from the committed offsets',
+          )
+          this.#resubscribe = true
+          return
+        }
+        if (flagged(e, 'producerFenced') || /PRODUCER_FENCED/.test(this.#lastError)) {
+          this.#deps.metrics.batches.inc({ result: 'producer_fenced' })
+          this.#log.error(
+            { err: errorText(e) },
+            'the transactional producer was fenced: another engine uses the same RIFFLE_ENGINE_ID',
+          )
+        }
+        this.#deps.metrics.batches.inc({ result: 'retry' })
+        const level = e instanceof RetryableOutputError ? 'warn' : 'error'
+        this.#log[level](
+          { err: errorText(e), attempt, partitions: partitionsOf(batch) },
+          'batch failed; retrying (nothing committed)',
+        )
+        await sleep(backoff)
+        backoff = Math.min(backoff * 2, 30_000)
+      }
+    }
+  }
+
+  async #process(batch: Msg[]): Promise<void> {
+    const plan = this.#plan!
+    const metrics = this.#deps.metrics
+    const dead: DeadLetter[] = []
+    const work = new Map<string, { campaign: CampaignRuntime; triggers: TriggerItem[] }>()
+    for (const m of batch) {
+      const sp = plan.byTopic.get(m.topic)
+      if (!sp) continue // a topic no campaign listens to any more: commit past it
+      metrics.eventsIn.inc({ stream: sp.stream.name })
+      const d = sp.decoder.decode(m.value)
+      if (!d.ok) {
+        metrics.deadLetters.inc({ stream: sp.stream.name, reason: d.reason })
+        this.#log.warn(
+          {
+            stream: sp.stream.name,
+            topic: m.topic,
+            partition: m.partition,
+            offset: m.offset.toString(),
+            reason: d.reason,
+          },
+          'dead-lettered',
+        )
+        dead.push({
+          topic: sp.dlqTopic,
+          key: m.key,
+          value: m.value,
+          headers: {
+            'riffle-dlq-reason': d.reason,
+            'riffle-dlq-detail': d.detail,
+            'riffle-source-topic': m.topic,
+            'riffle-source-partition': String(m.partition),
+            'riffle-source-offset': m.offset.toString(),
+            'riffle-stream': sp.stream.name,
+          },
+        })
+        continue
+      }
+      const customerKey = d.key ?? m.key?.toString('utf8') ?? ''
+      const timestamp = Number(m.timestamp)
+      const trigger: TriggerItem = {
+        source: { kind: 'stream', topic: m.topic, partition: m.partition, offset: m.offset.toString() },
+        customerKey,
+        eventTime: d.eventTime ?? timestamp,
+        scope: {
+          event: d.event,
+          meta: {
+            topic: m.topic,
+            partition: BigInt(m.partition),
+            offset: m.offset.toString(),
+            timestamp: new Date(timestamp),
+            key: m.key?.toString('utf8') ?? '',
+          },
+        },
+      }
+      for (const campaign of sp.campaigns) {
+        let w = work.get(campaign.name)
+        if (!w) {
+          w = { campaign, triggers: [] }
+          work.set(campaign.name, w)
+        }
+        w.triggers.push(trigger)
+      }
+    }
+
+    const deps: ActivateDeps = {
+      pull: this.#deps.pull,
+      history: this.#deps.history,
+      dedupe: this.#deps.dedupe,
+      webhooks: this.#deps.webhooks,
+    }
+    const outcome = await activateBatch([...work.values()], deps)
+
+    // One transaction: outputs, dead letters and the consumed offsets, or none of them.
+    const producer = this.#getProducer()
+    let tx: Awaited<ReturnType<typeof producer.beginTransaction>>
+    try {
+      tx = await producer.beginTransaction()
+    } catch (e) {
+      await this.#dropProducer()
+      throw e
+    }
+    try {
+      const messages = [
+        ...outcome.kafka.map((r) => ({
+          topic: r.topic,
+          key: Buffer.from(r.key),
+          value: Buffer.from(r.value),
+          headers: bufferHeaders(r.headers),
+        })),
+        // The dead letter keeps the original bytes, whatever they are.
+        ...dead.map((d) => ({
+          topic: d.topic,
+          key: d.key ?? undefined,
+          value: d.value ?? Buffer.alloc(0),
+          headers: bufferHeaders(d.headers),
+        })),
+      ]
+      if (messages.length) await tx.send({ messages })
+      await tx.addConsumer(this.#consumer!)
+      for (const m of lastPerPartition(batch)) await tx.addOffset(m)
+      await tx.commit()
+    } catch (e) {
+      const aborted = await tx.abort().then(
+        () => true,
+        () => false,
+      )
+      if (!aborted) await this.#dropProducer()
+      throw e
+    }
+
+    // Durable: advance, measure.
+    for (const m of lastPerPartition(batch)) this.#expected.set(`${m.topic}:${m.partition}`, m.offset + 1n)
+    this.#processed += batch.length
+    const done = Date.now()
+    for (const m of batch) {
+      const sp = plan.byTopic.get(m.topic)
+      if (sp)
+        metrics.latency.observe({ stream: sp.stream.name }, Math.max(0, done - Number(m.timestamp)) / 1000)
+    }
+    for (const [k, n] of outcome.counts) {
+      const [campaign, cell, status] = k.split('\u0000') as [string, string, string]
+      metrics.activations.inc({ campaign, cell, status }, n)
+      if (status === 'error') metrics.campaignErrors.inc({ campaign }, n)
+    }
+    for (const [k, n] of outcome.outputs) {
+      const [channel, status] = k.split('\u0000') as [string, string]
+      metrics.outputs.inc({ channel, status }, n)
+    }
+    // One log line per campaign and batch for activations that did not complete, with the first offset.
+    const incomplete = new Map<string, { n: number; first: (typeof outcome.activations)[number] }>()
+    for (const a of outcome.activations) {
+      if (a.status !== 'error' && a.status !== 'failed') continue
+      const k = `${a.campaign}\u0000${a.status}`
+      const e = incomplete.get(k)
+      if (e) e.n++
+      else incomplete.set(k, { n: 1, first: a })
+    }
+    for (const { n, first: a } of incomplete.values()) {
+      const s = a.source.kind === 'stream' ? a.source : undefined
+      this.#log.warn(
+        {
+          campaign: a.campaign,
+          version: a.campaignVersion,
+          topic: s?.topic,
+          partition: s?.partition,
+          offset: s?.offset,
+          status: a.status,
+          reason: a.reason,
+          count: n,
+        },
+        'activations did not complete',
+      )
+    }
+  }
+}
+
+interface DeadLetter {
+  topic: string
+  key: Buffer | null | undefined
+  value: Buffer | null | undefined
+  headers: Record<string, string>
+}
+
+function bufferHeaders(h: Record<string, string>): Map<Buffer, Buffer> {
+  return new Map(Object.entries(h).map(([k, v]) => [Buffer.from(k), Buffer.from(v)]))
+}
+
+function lastPerPartition(batch: Msg[]): Msg[] {
+  const last = new Map<string, Msg>()
+  for (const m of batch) last.set(`${m.topic}:${m.partition}`, m)
+  return [...last.values()]
+}
+
+function partitionsOf(batch: Msg[]): string[] {
+  return [...new Set(batch.map((m) => `${m.topic}:${m.partition}`))]
+}

@@ -1,0 +1,134 @@
+/**
+ * `riffle start`: the API, the Pull API, the engine and the background jobs in one process,
+ * composed from the same services every other transport uses.
+ */
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from './api/app.js'
+import { createMetricsRegistry, type ReadinessCheck } from './api/routes/health.js'
+import type { Config } from './config.js'
+import { createEngine, type Engine } from './engine/index.js'
+import { HistoryRetention } from './history/retention.js'
+import { KafkaAdmin } from './kafka/admin.js'
+import { createLogger, type Logger } from './log.js'
+import { openRiffle, packageVersion, type Riffle, resolveKafkaBrokers } from './runtime.js'
+
+export interface Server {
+  app: FastifyInstance
+  riffle: Riffle
+  log: Logger
+  url: string
+  /** The engine, once Kafka is there (undefined before, or with RIFFLE_ENGINE=off). */
+  engine(): Engine | undefined
+  close(): Promise<void>
+}
+
+export async function startServer(
+  config: Config,
+  log: Logger = createLogger(config.logLevel),
+): Promise<Server> {
+  const riffle = await openRiffle(config, log)
+  const metrics = createMetricsRegistry()
+  const retention = new HistoryRetention({
+    store: riffle.history,
+    days: config.historyRetentionDays,
+    log,
+    metrics,
+  })
+  retention.start()
+
+  // The local broker may take a while to start; the API answers meanwhile and /readyz says when
+  // Kafka is there. A failed attempt is retried on the next use, at most every 10 seconds.
+  let admin: KafkaAdmin | undefined
+  let engine: Awaited<ReturnType<typeof createEngine>> | undefined
+  let pending: Promise<string[]> | undefined
+  let failedAt = 0
+  let closing = false
+  const brokers = (): Promise<string[]> => {
+    if (!pending && Date.now() - failedAt < 10_000) {
+      return Promise.reject(new Error('Kafka is not available yet; see the log'))
+    }
+    pending ??= resolveKafkaBrokers(config, log).then(
+      async (b) => {
+        admin ??= new KafkaAdmin(b)
+        log.info({ brokers: b }, 'kafka brokers resolved')
+        if (config.engine.enabled && !engine && !closing) {
+          engine = await createEngine({
+            config,
+            log,
+            db: riffle.db,
+            defs: riffle.defs,
+            history: riffle.history,
+            pull: riffle.pull,
+            brokers: b,
+            registry: metrics,
+          })
+          await engine.engine.start()
+        }
+        return b
+      },
+      (e) => {
+        log.error({ err: e }, 'kafka is not available')
+        pending = undefined
+        failedAt = Date.now()
+        throw e
+      },
+    )
+    return pending
+  }
+  brokers().catch(() => {})
+
+  const readiness: ReadinessCheck[] = [
+    { name: 'database', check: () => riffle.db.ping() },
+    { name: 'pull store', check: () => riffle.pull.ping() },
+    {
+      name: 'kafka',
+      check: async () => {
+        await brokers()
+        await admin!.ping()
+      },
+    },
+  ]
+  if (config.engine.enabled) {
+    readiness.push({
+      name: 'engine',
+      check: async () => {
+        if (!engine?.engine.ready) throw new Error('the engine has not joined its consumer group yet')
+      },
+    })
+  }
+  const app = await buildApp({
+    log,
+    defs: riffle.defs,
+    keys: riffle.keys,
+    metrics,
+    readiness,
+    brokers,
+    version: packageVersion(),
+    history: riffle.history,
+    pull: riffle.pull,
+  })
+  await app.listen({ port: config.port, host: config.host })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address ? address.port : config.port
+  const url = `http://${config.host}:${port}`
+  log.info(
+    { url, dataDir: config.dataDir, database: riffle.db.description },
+    `riffle listening on ${url} (API docs at ${url}/docs)`,
+  )
+
+  return {
+    app,
+    riffle,
+    log,
+    url,
+    engine: () => engine?.engine,
+    close: async () => {
+      closing = true
+      await app.close().catch(() => {})
+      await engine?.close().catch(() => {})
+      await admin?.close()
+      await retention.stop()
+      await riffle.close().catch(() => {})
+    },
+  }
+}
