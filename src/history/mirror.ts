@@ -19,6 +19,25 @@ export interface HistoryMirrorOptions {
   timeoutMs?: number
 }
 
+/**
+ * The mirror's messages for a batch: key the customer key (per-customer order, as the source
+ * streams), value the record as JSON (the API's shape), headers `riffle-activation-id` and
+ * `riffle-campaign`. The engine may add these to the Kafka transaction that commits its offsets,
+ * which makes the mirror exactly once; `HistoryMirror` publishes them on its own, at least once.
+ */
+export function mirrorMessages(
+  topic: string,
+  batch: readonly Activation[],
+): Array<{ topic: string; key: string; value: string; headers: Record<string, string>; timestamp: bigint }> {
+  return batch.map((a) => ({
+    topic,
+    key: a.customerKey,
+    value: JSON.stringify(toRecord(a)),
+    headers: { 'riffle-activation-id': a.id, 'riffle-campaign': a.campaign },
+    timestamp: BigInt(a.outputTime),
+  }))
+}
+
 export class HistoryMirror {
   readonly topic: string
   readonly #producer: Producer<string, string, string, string>
@@ -38,19 +57,10 @@ export class HistoryMirror {
     })
   }
 
-  /**
-   * Publishes one message per activation: key the customer key (per-customer order, as the source
-   * streams), value the record as JSON (the API's shape), header `riffle-activation-id`.
-   */
+  /** Publishes one message per activation (see `mirrorMessages`); resolves once the broker has them. */
   async publish(batch: readonly Activation[]): Promise<void> {
     if (batch.length === 0) return
-    const messages = batch.map((a) => ({
-      topic: this.topic,
-      key: a.customerKey,
-      value: JSON.stringify(toRecord(a)),
-      headers: { 'riffle-activation-id': a.id, 'riffle-campaign': a.campaign },
-      timestamp: BigInt(a.outputTime),
-    }))
+    const messages = mirrorMessages(this.topic, batch)
     try {
       await this.#producer.send({ messages })
     } catch (e) {

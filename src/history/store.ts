@@ -155,7 +155,15 @@ export class HistoryStore {
   static async open(db: SqlDatabase): Promise<HistoryStore> {
     await db.migrate('history', HISTORY_MIGRATIONS)
     const customers =
-      db instanceof SqliteDatabase ? await db.withHandle((h) => CustomerIndex.open(h)) : undefined
+      db instanceof SqliteDatabase
+        ? await db.withHandle((h) => {
+            // appends write many pages: checkpoint the WAL every ~40 MB rather than every 4 MB
+            // (measured: ~1.5x the append rate), and keep the indexes' upper levels in memory
+            h.pragma('wal_autocheckpoint = 10000')
+            h.pragma('cache_size = -32768')
+            return CustomerIndex.open(h)
+          })
+        : undefined
     return new HistoryStore(db, customers)
   }
 
