@@ -6,11 +6,16 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from './api/app.js'
 import { createMetricsRegistry, type ReadinessCheck } from './api/routes/health.js'
 import type { Config } from './config.js'
+import { DedupeStore } from './engine/dedupe.js'
+import { DecisionService } from './engine/explain.js'
 import { createEngine, type Engine } from './engine/index.js'
+import { TargetPolicy } from './engine/ssrf.js'
+import { WebhookSender } from './engine/webhook.js'
 import { HistoryRetention } from './history/retention.js'
 import { KafkaAdmin } from './kafka/admin.js'
 import { createLogger, type Logger } from './log.js'
 import { openRiffle, packageVersion, type Riffle, resolveKafkaBrokers } from './runtime.js'
+import { IngestService } from './streams/ingest.js'
 
 export interface Server {
   app: FastifyInstance
@@ -96,6 +101,15 @@ export async function startServer(
       },
     })
   }
+  const decisions = new DecisionService({
+    defs: riffle.defs,
+    pull: riffle.pull,
+    history: riffle.history,
+    dedupe: await DedupeStore.open(riffle.db),
+    webhooks: new WebhookSender(new TargetPolicy(config.engine.webhookAllow)),
+    brokers,
+  })
+  const ingest = new IngestService(riffle.defs, brokers)
   const app = await buildApp({
     log,
     defs: riffle.defs,
@@ -106,6 +120,8 @@ export async function startServer(
     version: packageVersion(),
     history: riffle.history,
     pull: riffle.pull,
+    decisions,
+    ingest,
   })
   await app.listen({ port: config.port, host: config.host })
   const address = app.server.address()
@@ -126,6 +142,7 @@ export async function startServer(
       closing = true
       await app.close().catch(() => {})
       await engine?.close().catch(() => {})
+      await ingest.close()
       await admin?.close()
       await retention.stop()
       await riffle.close().catch(() => {})

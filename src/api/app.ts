@@ -5,12 +5,15 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Registry } from 'prom-client'
 import type { KeyStore } from '../auth/keys.js'
 import type { DefinitionsService } from '../definitions/service.js'
+import type { DecisionService } from '../engine/explain.js'
+import type { IngestService } from '../streams/ingest.js'
 import type { HistoryStore } from '../history/store.js'
 import type { Logger } from '../log.js'
 import { PullCatalog } from '../pull/catalog.js'
 import type { PullStore } from '../pull/store.js'
 import { requireScope } from './auth.js'
 import { installErrorHandling } from './errors.js'
+import { decisionRoutes, ingestRoutes } from './routes/decisions.js'
 import { definitionRoutes } from './routes/definitions.js'
 import { healthRoutes, type ReadinessCheck } from './routes/health.js'
 import { historyRoutes } from './routes/history.js'
@@ -31,6 +34,10 @@ export interface AppDeps {
   history?: HistoryStore
   /** The Pull Marketing database; the Pull API and the record admin routes are served when given. */
   pull?: PullStore
+  /** Dry runs and traces; their routes are served when given. */
+  decisions?: DecisionService
+  /** HTTP ingest (`POST /ingest/v1/{stream}`), served when given. */
+  ingest?: IngestService
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -68,10 +75,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const pullCatalog = deps.pull ? new PullCatalog(deps.pull, deps.defs) : undefined
   if (pullCatalog) pullRoutes(app, { keys: deps.keys, catalog: pullCatalog })
+  if (deps.ingest) ingestRoutes(app, deps.keys, deps.ingest)
   await app.register(async (admin) => {
     admin.addHook('preHandler', requireScope(deps.keys, 'admin'))
     definitionRoutes(admin, deps.defs)
     streamToolRoutes(admin, { defs: deps.defs, brokers: deps.brokers })
+    if (deps.decisions) decisionRoutes(admin, deps.decisions)
     if (deps.history) historyRoutes(admin, deps.history)
     if (pullCatalog) recordRoutes(admin, pullCatalog)
   })

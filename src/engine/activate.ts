@@ -52,6 +52,32 @@ export interface KafkaRecord {
   headers: Record<string, string>
 }
 
+/** One step of a dry run or trace: what was decided and why. */
+export interface DecisionStep {
+  step: string
+  result: string
+  detail?: unknown
+}
+
+/** Per campaign and trigger, what a dry run decided and what it would have written. */
+export interface Explanation {
+  campaign: string
+  version: number
+  activationId: string
+  customerKey: string
+  fired: boolean
+  status: ActivationStatus | 'not_matched' | 'outside_dates' | undefined
+  cell: string | undefined
+  content: Record<string, unknown>
+  steps: DecisionStep[]
+  outputs: Array<{ channel: string; wouldWrite: unknown }>
+}
+
+export interface ActivateOptions {
+  /** Decide and explain, write nothing (no pull writes, webhooks, dedupe state or history). */
+  dryRun?: boolean
+}
+
 export interface BatchOutcome {
   activations: Activation[]
   /** Kafka output records, to be produced in the same transaction as the consumed offsets. */
@@ -60,6 +86,8 @@ export interface BatchOutcome {
   counts: Map<string, number>
   /** Outputs per channel and status, for the metrics. */
   outputs: Map<string, number>
+  /** With `dryRun`: the decisions, step by step. */
+  explain: Explanation[]
 }
 
 /** An output channel failed in a way a retry can fix (store or webhook target down): retry the batch. */
@@ -85,6 +113,13 @@ interface Candidate {
   content: Record<string, unknown>
   recorded: Activation | undefined
   dedupeKey: string | undefined
+  /** Only in a dry run. */
+  steps?: DecisionStep[]
+  wouldWrite?: Array<{ channel: string; wouldWrite: unknown }>
+}
+
+function note(c: Candidate, step: string, result: string, detail?: unknown): void {
+  c.steps?.push(detail === undefined ? { step, result } : { step, result, detail })
 }
 
 const WEBHOOK_CONCURRENCY = 32
@@ -101,17 +136,18 @@ function truthy(v: unknown): boolean {
 export async function activateBatch(
   work: Array<{ campaign: CampaignRuntime; triggers: TriggerItem[] }>,
   deps: ActivateDeps,
+  opts: ActivateOptions = {},
 ): Promise<BatchOutcome> {
   const now = deps.now?.() ?? Date.now()
+  const dry = opts.dryRun ?? false
   const all: Candidate[] = []
+  const outside: Candidate[] = []
   for (const { campaign, triggers } of work) {
-    if (
-      (campaign.startAt !== undefined && now < campaign.startAt) ||
-      (campaign.endAt !== undefined && now > campaign.endAt)
-    )
-      continue
+    const notYet = campaign.startAt !== undefined && now < campaign.startAt
+    const over = campaign.endAt !== undefined && now > campaign.endAt
+    if ((notYet || over) && !dry) continue
     for (const trigger of triggers) {
-      all.push({
+      ;(notYet || over ? outside : all).push({
         campaign,
         trigger,
         id: activationId(campaign.name, campaign.version, trigger.source, trigger.customerKey),
@@ -126,10 +162,20 @@ export async function activateBatch(
         content: {},
         recorded: undefined,
         dedupeKey: undefined,
+        ...(dry ? { steps: [], wouldWrite: [] } : {}),
       })
+      if (notYet || over)
+        note(outside[outside.length - 1]!, 'dates', notYet ? 'before startAt' : 'after endAt')
     }
   }
-  const outcome: BatchOutcome = { activations: [], kafka: [], counts: new Map(), outputs: new Map() }
+  const outcome: BatchOutcome = {
+    activations: [],
+    kafka: [],
+    counts: new Map(),
+    outputs: new Map(),
+    explain: [],
+  }
+  if (dry) outcome.explain.push(...outside.map((c) => explanation(c, 'outside_dates')))
   if (all.length === 0) return outcome
 
   // A replay: activations already recorded keep their decision, cell and content.
@@ -141,19 +187,25 @@ export async function activateBatch(
       c.status = rec.status
       c.cell = rec.cell
       c.content = rec.content
+      note(c, 'replay', `already recorded as ${rec.status}; the recorded decision stands`)
     }
   }
 
+  const notMatched: Candidate[] = []
   // 1. where, the event-only part: before any lookup.
   let live = all.filter((c) => {
     if (c.recorded) return true
     const f = c.campaign.compiled.whereEvent
     if (!f) return true
     try {
-      return truthy(f(c.scope))
+      const ok = truthy(f(c.scope))
+      note(c, 'where (event part)', ok ? 'true' : 'false')
+      if (!ok) notMatched.push(c)
+      return ok
     } catch (e) {
       c.status = 'error'
       c.reason = `where: ${errorText(e)}`
+      note(c, 'where (event part)', 'error', c.reason)
       return true
     }
   })
@@ -167,13 +219,18 @@ export async function activateBatch(
     const f = c.campaign.compiled.whereRest
     if (!f) return true
     try {
-      return truthy(f(c.scope))
+      const ok = truthy(f(c.scope))
+      note(c, 'where (after enrichment)', ok ? 'true' : 'false')
+      if (!ok) notMatched.push(c)
+      return ok
     } catch (e) {
       c.status = 'error'
       c.reason = `where: ${errorText(e)}`
+      note(c, 'where (after enrichment)', 'error', c.reason)
       return true
     }
   })
+  if (dry) outcome.explain.push(...notMatched.map((c) => explanation(c, 'not_matched')))
 
   // 4. Controls: max event age, dedupe, frequency.
   for (const c of live) {
@@ -182,10 +239,15 @@ export async function activateBatch(
     if (age !== undefined && c.trigger.eventTime !== null && now - c.trigger.eventTime > age) {
       c.status = 'expired'
       c.reason = `the event is ${Math.round((now - c.trigger.eventTime) / 1000)} s old; maxEventAge is ${Math.round(age / 1000)} s`
+      note(c, 'maxEventAge', 'expired', c.reason)
     }
   }
   await applyDedupe(live, deps.dedupe, now)
   await applyFrequency(live, deps.history, now)
+  for (const c of live) {
+    if (c.status === 'suppressed')
+      note(c, c.reason?.startsWith('dedupe') ? 'dedupe' : 'frequency', 'suppressed', c.reason)
+  }
 
   // 5. Cell, content, outputs.
   const pullWrites = new Map<string, PullWrite[]>()
@@ -202,12 +264,15 @@ export async function activateBatch(
   for (const c of live) {
     if (!c.recorded && !c.status) {
       c.cell = assignCell(c.campaign.cells, c.campaign.name, c.trigger.customerKey)
+      note(c, 'cell', c.cell)
       try {
         c.content = renderContent(c)
         c.status = c.cell === HOLDOUT ? 'holdout' : 'sent'
+        note(c, 'content', 'rendered', c.content)
       } catch (e) {
         c.status = 'error'
         c.reason = `content: ${errorText(e)}`
+        note(c, 'content', 'error', c.reason)
       }
     }
     if (c.status !== 'sent') continue
@@ -236,6 +301,7 @@ export async function activateBatch(
             w.onlyIfNewer = true
             w.eventTime = c.trigger.eventTime
           }
+          c.wouldWrite?.push({ channel: `pull:${o.collection}`, wouldWrite: w })
           const list = pullWrites.get(o.collection) ?? []
           list.push(w)
           pullWrites.set(o.collection, list)
@@ -267,6 +333,12 @@ export async function activateBatch(
       continue
     }
     ;(c as Candidate & { deliveries?: Record<string, DeliveryStatus> }).deliveries = deliveries
+  }
+
+  if (dry) {
+    outcome.explain.push(...live.map((c) => explanation(c, c.status)))
+    outcome.kafka = []
+    return outcome
   }
 
   // 6. Deliver: the Pull Marketing database, then webhooks. A retryable failure fails the batch.
@@ -524,4 +596,19 @@ async function deliverWebhooks(
   }
   await Promise.all(Array.from({ length: Math.min(WEBHOOK_CONCURRENCY, jobs.length) }, worker))
   if (retryable) throw retryable
+}
+
+function explanation(c: Candidate, status: Explanation['status']): Explanation {
+  return {
+    campaign: c.campaign.name,
+    version: c.campaign.version,
+    activationId: c.id,
+    customerKey: c.trigger.customerKey,
+    fired: status === 'sent',
+    status,
+    cell: c.cell || undefined,
+    content: c.content,
+    steps: c.steps ?? [],
+    outputs: status === 'sent' ? (c.wouldWrite ?? []) : [],
+  }
 }

@@ -149,3 +149,61 @@ function collectMessages(e: unknown, depth = 0): string {
   if (e.cause) parts.push(collectMessages(e.cause, depth + 1))
   return parts.join('; ')
 }
+
+/** Reads the one message at (topic, partition, offset), committing nothing; undefined when there is none. */
+export async function fetchMessage(opts: {
+  brokers: string[]
+  topic: string
+  partition: number
+  offset: bigint
+  timeoutMs?: number
+}): Promise<{ key: Buffer | null; value: Buffer | null; timestamp: bigint } | undefined> {
+  const consumer = new Consumer({
+    clientId: 'riffle-trace',
+    groupId: `riffle-trace-${randomUUID()}`,
+    bootstrapBrokers: opts.brokers,
+    timeout: 5_000,
+    retries: 1,
+    autocreateTopics: false,
+  })
+  try {
+    let ends: bigint[]
+    try {
+      ends = (await consumer.listOffsets({ topics: [opts.topic] })).get(opts.topic) ?? []
+    } catch (e) {
+      throw classify(e, { brokers: opts.brokers, topic: opts.topic, limit: 1 })
+    }
+    if (opts.partition >= ends.length) {
+      throw riffleError(
+        'RIFFLE_NOT_FOUND',
+        `topic "${opts.topic}" has no partition ${opts.partition} (it has ${ends.length})`,
+      )
+    }
+    if (opts.offset >= ends[opts.partition]!) return undefined
+    const stream = await consumer.consume({
+      topics: [opts.topic],
+      mode: 'manual',
+      offsets: [{ topic: opts.topic, partition: opts.partition, offset: opts.offset }],
+      autocommit: false,
+      maxWaitTime: 200,
+    })
+    const found = await new Promise<
+      { key: Buffer | null; value: Buffer | null; timestamp: bigint } | undefined
+    >((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), opts.timeoutMs ?? 5_000)
+      stream.on('data', (m) => {
+        if (m.partition !== opts.partition || m.offset < opts.offset) return
+        clearTimeout(timer)
+        resolve(
+          m.offset === opts.offset
+            ? { key: m.key ?? null, value: m.value ?? null, timestamp: m.timestamp }
+            : undefined,
+        )
+      })
+    })
+    await stream.close().catch(() => {})
+    return found
+  } finally {
+    await consumer.close().catch(() => {})
+  }
+}
