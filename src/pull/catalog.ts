@@ -24,6 +24,11 @@ export class PullCatalog {
     private readonly maxAgeMs = 1_000,
   ) {}
 
+  /** The collection when the cached definitions are fresh enough and have it; no waiting. */
+  cached(name: string): PullCollection | undefined {
+    return Date.now() - this.#checkedAt > this.maxAgeMs ? undefined : this.#collections.get(name)
+  }
+
   /** The collection, or undefined when no such collection is defined. */
   async collection(name: string): Promise<PullCollection | undefined> {
     if (Date.now() - this.#checkedAt > this.maxAgeMs) await this.refresh()

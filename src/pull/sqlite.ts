@@ -118,6 +118,10 @@ export class SqlitePullStore implements PullStore {
     this.#db.pragma('journal_mode = WAL')
     this.#db.pragma('synchronous = NORMAL')
     this.#db.pragma('busy_timeout = 5000')
+    // Lookups are the hot path: keep pages in memory (64 MiB cache, reads through mmap) rather
+    // than a read() system call per page.
+    this.#db.pragma('cache_size = -65536')
+    this.#db.pragma('mmap_size = 1073741824')
     this.#purgeTimer = setInterval(() => this.purgeExpired(), PURGE_EVERY_MS)
     this.#purgeTimer.unref()
   }
