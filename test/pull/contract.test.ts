@@ -47,6 +47,7 @@ for (const backend of BACKENDS) {
     const P = uniqueName('profile')
     const T = uniqueName('ttl')
     const W = 'test:contract'
+    const extra: string[] = []
 
     before(async () => {
       ;({ store, cleanup } = await backend.open())
@@ -64,7 +65,7 @@ for (const backend of BACKENDS) {
       ])
     })
     after(async () => {
-      await cleanup([P, T])
+      await cleanup([P, T, ...extra])
     })
 
     it('answers ping and names its kind', async () => {
@@ -155,6 +156,7 @@ for (const backend of BACKENDS) {
 
     it('scans in key order with a cursor', async () => {
       const S = uniqueName('scan')
+      extra.push(S)
       await store.prepare([profileCollection(P), profileCollection(S)])
       try {
         const keys = Array.from({ length: 25 }, (_, i) => `k${String(i).padStart(2, '0')}`)
