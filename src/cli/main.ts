@@ -6,7 +6,8 @@ import { stringify } from 'yaml'
 import { type ConfigOverrides, loadConfig } from '../config.js'
 import { validateFile } from '../definitions/service.js'
 import { readDefinitionsFile } from '../definitions/source.js'
-import { formatIssues, isRiffleError } from '../errors.js'
+import { runDemo } from '../demo/demo.js'
+import { formatIssues, isRiffleError, riffleError } from '../errors.js'
 import { sampleTopic } from '../kafka/sample.js'
 import { createLogger } from '../log.js'
 import { openRiffle, packageVersion, type Riffle, resolveKafkaBrokers } from '../runtime.js'
@@ -14,6 +15,7 @@ import { startServer } from '../server.js'
 import { inferFields } from '../streams/infer.js'
 import { historyCommand } from './history.js'
 import { pullCommand } from './pull.js'
+import { scheduledCommands } from './scheduled.js'
 
 function cliActor(): string {
   let user = 'unknown'
@@ -52,6 +54,31 @@ export function buildCli(): Command {
     .addOption(dataDirOption())
     .action(async (o: { port?: string; dataDir?: string }) => {
       await start({ port: o.port, dataDir: o.dataDir })
+    })
+
+  program
+    .command('demo')
+    .description(
+      'start Riffle with example definitions, demo profiles and a steady synthetic purchase stream',
+    )
+    .option('--port <port>', 'HTTP port (default $RIFFLE_PORT or 8080)')
+    .addOption(dataDirOption())
+    .option('--rate <n>', 'events per second', '20')
+    .option('--profiles <n>', 'profiles loaded into the Pull Marketing database', '5000')
+    .action(async (o: { port?: string; dataDir?: string; rate: string; profiles: string }) => {
+      const rate = Number(o.rate)
+      const profiles = Number(o.profiles)
+      if (!Number.isFinite(rate) || rate <= 0 || rate > 100_000)
+        throw riffleError('RIFFLE_BAD_REQUEST', '--rate must be a number of events per second, 1 to 100000')
+      if (!Number.isInteger(profiles) || profiles < 0 || profiles > 10_000_000)
+        throw riffleError('RIFFLE_BAD_REQUEST', '--profiles must be a whole number up to 10000000')
+      const stop = await runDemo(loadConfig(process.env, { port: o.port, dataDir: o.dataDir }), {
+        rate,
+        profiles,
+      })
+      const onSignal = () => void stop().finally(() => process.exit(0))
+      process.once('SIGINT', onSignal)
+      process.once('SIGTERM', onSignal)
     })
 
   program
@@ -189,6 +216,7 @@ export function buildCli(): Command {
 
   program.addCommand(historyCommand(withRiffle, dataDirOption))
   program.addCommand(pullCommand(withRiffle, dataDirOption))
+  for (const c of scheduledCommands(withRiffle, dataDirOption)) program.addCommand(c)
 
   return program
 }

@@ -62,6 +62,10 @@ function fieldsOf(shape: RecordShape): Record<string, string> {
 /** Builds the checking environment for one scope. It is built once per definition, never per event. */
 export function checkEnvironment(scope: CelScope): Environment {
   const env = new Environment({ enableOptionalTypes: true })
+  // Fields that are not required are null when absent, so `event.store != null` must check.
+  for (const t of ['string', 'double', 'int', 'bool', 'google.protobuf.Timestamp', 'list<dyn>']) {
+    env.registerOperator(`${t} == null`, (a: unknown) => a == null)
+  }
   if (scope.event) {
     env.registerType('riffle.Event', { fields: fieldsOf(scope.event) })
     env.registerVariable('event', 'riffle.Event')
