@@ -3,7 +3,6 @@
  * `crash-at <stage> <dataDir> <databaseUrl> <dir> <format>`: runs an incremental export for consumer
  * `crm-loader` and kills itself with SIGKILL right after that stage.
  */
-import { main } from '../../src/cli/main.js'
 import { loadConfig } from '../../src/config.js'
 import { exportHistory } from '../../src/history/export.js'
 import { createLogger } from '../../src/log.js'
@@ -11,6 +10,7 @@ import { openRiffle } from '../../src/runtime.js'
 
 const [mode, ...rest] = process.argv.slice(2)
 if (mode === 'cli') {
+  const { main } = await import('../../src/cli/main.js')
   await main([process.argv[0]!, 'riffle', ...rest])
 } else if (mode === 'crash-at') {
   const [stage, dataDir, databaseUrl, dir, format] = rest
