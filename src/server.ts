@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from './api/app.js'
 import { createMetricsRegistry, type ReadinessCheck } from './api/routes/health.js'
 import type { Config } from './config.js'
+import { openDataStore } from './datastore/store.js'
 import { DedupeStore } from './engine/dedupe.js'
 import { DecisionService } from './engine/explain.js'
 import { createEngine, type Engine } from './engine/index.js'
@@ -15,6 +16,7 @@ import { HistoryRetention } from './history/retention.js'
 import { KafkaAdmin } from './kafka/admin.js'
 import { createLogger, type Logger } from './log.js'
 import { openRiffle, packageVersion, type Riffle, resolveKafkaBrokers } from './runtime.js'
+import { Scheduler } from './scheduler/scheduler.js'
 import { IngestService } from './streams/ingest.js'
 
 export interface Server {
@@ -82,6 +84,25 @@ export async function startServer(
   }
   brokers().catch(() => {})
 
+  // The scheduler: cron triggers, manual runs, resuming interrupted runs (docs/scheduled-campaigns.md).
+  const datastore = await openDataStore(config.datastoreUrl, config.dataDir)
+  const schedulerWebhooks = new WebhookSender(new TargetPolicy(config.engine.webhookAllow))
+  const scheduler = await Scheduler.open(
+    {
+      db: riffle.db,
+      defs: riffle.defs,
+      datastore,
+      pull: riffle.pull,
+      history: riffle.history,
+      webhooks: schedulerWebhooks,
+      log: log.child({ component: 'scheduler' }),
+      brokers,
+      registry: metrics,
+    },
+    { owner: config.engine.id },
+  )
+  scheduler.start()
+
   const readiness: ReadinessCheck[] = [
     { name: 'database', check: () => riffle.db.ping() },
     { name: 'pull store', check: () => riffle.pull.ping() },
@@ -145,6 +166,9 @@ export async function startServer(
       await ingest.close()
       await admin?.close()
       await retention.stop()
+      await scheduler.stop().catch(() => {})
+      await schedulerWebhooks.close()
+      await datastore.close()
       await riffle.close().catch(() => {})
     },
   }

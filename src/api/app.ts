@@ -4,12 +4,14 @@ import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
 import type { Registry } from 'prom-client'
 import type { KeyStore } from '../auth/keys.js'
+import type { DataStore } from '../datastore/store.js'
 import type { DefinitionsService } from '../definitions/service.js'
 import type { DecisionService } from '../engine/explain.js'
 import type { HistoryStore } from '../history/store.js'
 import type { Logger } from '../log.js'
 import { PullCatalog } from '../pull/catalog.js'
 import type { PullStore } from '../pull/store.js'
+import type { Scheduler } from '../scheduler/scheduler.js'
 import type { IngestService } from '../streams/ingest.js'
 import { requireScope } from './auth.js'
 import { installErrorHandling } from './errors.js'
@@ -19,10 +21,16 @@ import { healthRoutes, type ReadinessCheck } from './routes/health.js'
 import { historyRoutes } from './routes/history.js'
 import { pullRoutes } from './routes/pull.js'
 import { recordRoutes } from './routes/records.js'
+import { runRoutes } from './routes/runs.js'
 import { streamToolRoutes } from './routes/stream-tools.js'
+import { topicSampleRoutes } from './routes/topic-sample.js'
+import { uiRoutes } from './routes/ui.js'
 import { validatorCompiler } from './validation.js'
 
 export interface AppDeps {
+  /** The scheduler and the data store; the run and data store routes are served when both are given. */
+  scheduler?: Scheduler
+  datastore?: DataStore
   log: Logger
   defs: DefinitionsService
   keys: KeyStore
@@ -72,6 +80,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' })
 
   healthRoutes(app, deps.readiness, deps.metrics)
+  await uiRoutes(app)
 
   const pullCatalog = deps.pull ? new PullCatalog(deps.pull, deps.defs) : undefined
   if (pullCatalog) pullRoutes(app, { keys: deps.keys, catalog: pullCatalog })
@@ -80,8 +89,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     admin.addHook('preHandler', requireScope(deps.keys, 'admin'))
     definitionRoutes(admin, deps.defs)
     streamToolRoutes(admin, { defs: deps.defs, brokers: deps.brokers })
+    topicSampleRoutes(admin, { brokers: deps.brokers })
     if (deps.decisions) decisionRoutes(admin, deps.decisions)
     if (deps.history) historyRoutes(admin, deps.history)
+    if (deps.scheduler && deps.datastore)
+      runRoutes(admin, { scheduler: deps.scheduler, datastore: deps.datastore })
     if (pullCatalog) recordRoutes(admin, pullCatalog)
   })
   return app

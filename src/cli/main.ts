@@ -15,6 +15,7 @@ import { startServer } from '../server.js'
 import { inferFields } from '../streams/infer.js'
 import { historyCommand } from './history.js'
 import { pullCommand } from './pull.js'
+import { scheduledCommands } from './scheduled.js'
 
 function cliActor(): string {
   let user = 'unknown'
@@ -215,6 +216,7 @@ export function buildCli(): Command {
 
   program.addCommand(historyCommand(withRiffle, dataDirOption))
   program.addCommand(pullCommand(withRiffle, dataDirOption))
+  for (const c of scheduledCommands(withRiffle, dataDirOption)) program.addCommand(c)
 
   return program
 }

@@ -195,7 +195,8 @@ export class Scheduler {
       }
       if (due === undefined || this.#fired.get(key) === due) continue
       this.#fired.set(key, due)
-      const trigger: RunTrigger = due < this.#startedAt - this.#tickMs ? 'catch-up' : 'schedule'
+      // more than a minute late: a time missed while no scheduler ran
+      const trigger: RunTrigger = now - due > 60_000 ? 'catch-up' : 'schedule'
       const version = snap.versions.get(`campaign:${c.name}`) ?? 1
       await this.#fire(compiled, version, trigger, due)
     }
