@@ -24,7 +24,8 @@ it('riffle demo applies the example, loads profiles and shows campaigns firing',
   child.stderr.on('data', (d) => (out += d))
   try {
     const deadline = Date.now() + 90_000
-    while (Date.now() < deadline && !/sent: .*big-spender-thanks [1-9]/.test(out)) await new Promise((r) => setTimeout(r, 500))
+    while (Date.now() < deadline && !/sent: .*big-spender-thanks [1-9]/.test(out))
+      await new Promise((r) => setTimeout(r, 500))
     assert.match(out, /demo: definitions applied/)
     assert.match(out, /demo: 500 profiles loaded/)
     assert.match(out, /sent: .*big-spender-thanks [1-9]/, out)
