@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 if [ ! -d node_modules ]; then npm ci; fi
 bash scripts/services.sh up
+# The web UI's end-to-end test drives Debian's chromium through playwright-core.
+command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 # shellcheck disable=SC1091
 . .riffle/services.env
 export RIFFLE_KAFKA_BROKERS RIFFLE_REDIS_URL RIFFLE_POSTGRES_URL RIFFLE_MONGODB_URL

@@ -23,6 +23,8 @@ import { pullRoutes } from './routes/pull.js'
 import { recordRoutes } from './routes/records.js'
 import { runRoutes } from './routes/runs.js'
 import { streamToolRoutes } from './routes/stream-tools.js'
+import { topicSampleRoutes } from './routes/topic-sample.js'
+import { uiRoutes } from './routes/ui.js'
 import { validatorCompiler } from './validation.js'
 
 export interface AppDeps {
@@ -78,6 +80,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' })
 
   healthRoutes(app, deps.readiness, deps.metrics)
+  await uiRoutes(app)
 
   const pullCatalog = deps.pull ? new PullCatalog(deps.pull, deps.defs) : undefined
   if (pullCatalog) pullRoutes(app, { keys: deps.keys, catalog: pullCatalog })
@@ -86,6 +89,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     admin.addHook('preHandler', requireScope(deps.keys, 'admin'))
     definitionRoutes(admin, deps.defs)
     streamToolRoutes(admin, { defs: deps.defs, brokers: deps.brokers })
+    topicSampleRoutes(admin, { brokers: deps.brokers })
     if (deps.decisions) decisionRoutes(admin, deps.decisions)
     if (deps.history) historyRoutes(admin, deps.history)
     if (deps.scheduler && deps.datastore)

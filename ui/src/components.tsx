@@ -1,0 +1,66 @@
+import { type ReactNode, useEffect, useRef, useState } from 'react'
+import { errorText } from './api'
+
+export function ErrorBox(props: { error: unknown }) {
+  if (!props.error) return null
+  return (
+    <p role="alert" className="error">
+      {typeof props.error === 'string' ? props.error : errorText(props.error)}
+    </p>
+  )
+}
+
+export function Field(props: { label: string; id: string; children: ReactNode; hint?: string }) {
+  return (
+    <div className="field">
+      <label htmlFor={props.id}>{props.label}</label>
+      {props.children}
+      {props.hint && <small className="hint">{props.hint}</small>}
+    </div>
+  )
+}
+
+/** Runs fn every `ms` while mounted; fn gets the previous result. */
+export function useInterval(fn: () => void, ms: number): void {
+  const ref = useRef(fn)
+  ref.current = fn
+  useEffect(() => {
+    ref.current()
+    const t = setInterval(() => ref.current(), ms)
+    return () => clearInterval(t)
+  }, [ms])
+}
+
+export function useAsync<T>(
+  fn: () => Promise<T>,
+  deps: unknown[],
+): { data?: T; error?: unknown; reload: () => void } {
+  const [state, setState] = useState<{ data?: T; error?: unknown }>({})
+  const [n, setN] = useState(0)
+  // biome-ignore lint/correctness/useExhaustiveDependencies: deps are the caller's
+  useEffect(() => {
+    let live = true
+    fn().then(
+      (data) => live && setState({ data }),
+      (error) => live && setState({ error }),
+    )
+    return () => {
+      live = false
+    }
+  }, [...deps, n])
+  return { ...state, reload: () => setN((x) => x + 1) }
+}
+
+export function fmtTime(iso: string | null | undefined): string {
+  if (!iso) return '—'
+  const d = new Date(iso)
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString()
+}
+
+export function Json(props: { value: unknown; label?: string }) {
+  return (
+    <pre className="json" title={props.label}>
+      {JSON.stringify(props.value, null, 2)}
+    </pre>
+  )
+}
