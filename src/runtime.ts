@@ -50,7 +50,7 @@ export async function openRiffle(config: Config, log: Logger): Promise<Riffle> {
     const store = await DefinitionsStore.open(db)
     const keys = await KeyStore.open(db)
     const defs = new DefinitionsService(store)
-    const history = await openHistory(config, db)
+    const history = await openHistory(config, db, log)
     const pull = await openPullStore(config.pullStoreUrl, config.dataDir)
     await pull.prepare((await defs.snapshot()).definitions.collections)
     return {

@@ -145,6 +145,11 @@ export class CustomerIndex {
     const file = history.memory ? null : history.name
     const index = new CustomerIndex(history, file, file ? indexFileFor(file) : null)
     index.#prepare()
+    // a large backlog (an index deleted, or a history from before it existed): start catching up now
+    const max = (
+      history.prepare('select max(seq) as m from history_activations').get() as { m: number | null }
+    ).m
+    if (file && max !== null && max - index.indexedTo() > 10_000) index.appended()
     return index
   }
 

@@ -6,19 +6,27 @@
  */
 import type { Config } from '../config.js'
 import { openDatabase, type SqlDatabase } from '../db/sql.js'
+import type { Logger } from '../log.js'
 import { HistoryStore } from './store.js'
 
 export async function openHistory(
   config: Config,
   db: SqlDatabase,
+  log?: Logger,
 ): Promise<{ store: HistoryStore; close: () => Promise<void> }> {
+  const watch = (store: HistoryStore) => {
+    store.onIndexerError((err) =>
+      log?.error({ err }, 'the output history customer index worker failed; it restarts on a later append'),
+    )
+    return store
+  }
   if (config.databaseUrl !== 'sqlite:') {
-    const store = await HistoryStore.open(db)
+    const store = watch(await HistoryStore.open(db))
     return { store, close: () => store.close() }
   }
   const own = await openDatabase('sqlite:', config.dataDir, 'history.db')
   try {
-    const store = await HistoryStore.open(own)
+    const store = watch(await HistoryStore.open(own))
     return {
       store,
       close: async () => {

@@ -124,6 +124,22 @@ describe('SQLite per-customer index (derived, kept by a worker thread)', () => {
     assert.equal(indexState().entries, 1)
   })
 
+  it('starts catching up on open when the index is far behind', async () => {
+    await store.close() // no indexer runs while another process appends
+    await appendBehindItsBack(
+      db,
+      range(12_000, 1000).map((i) => activation(i, { customerKey: `k${i % 50}` })),
+    )
+    const rows = async () =>
+      Number((await db.get<{ n: number }>('select count(*) as n from history_activations'))!.n)
+    assert.ok(indexState().entries <= (await rows()) - 12_000)
+    store = await HistoryStore.open(db) // no append follows: opening alone starts the indexer
+    const deadline = Date.now() + 20_000
+    while (indexState().entries < (await rows()) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50))
+    assert.equal(indexState().entries, await rows())
+  })
+
   it('indexes an in-memory history inline', async () => {
     const mem = await openDatabase('sqlite::memory:', tmp.dir)
     const s = await HistoryStore.open(mem)
