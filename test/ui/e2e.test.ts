@@ -154,6 +154,12 @@ test('a stream from a sample, a campaign from the designer, and its activation i
     .first()
     .click()
   await page.locator('pre.diff .add').first().waitFor()
+  await page.getByRole('button', { name: /^Use the newest event of/ }).click()
+  await page.waitForFunction(() =>
+    (document.querySelector('#dry-event') as HTMLTextAreaElement).value.includes('order_id'),
+  )
+  await page.getByRole('button', { name: 'Dry run', exact: true }).click()
+  await page.locator('pre[title="Dry run result"]').getByText('THX-o3').first().waitFor()
   await shot(page, '04-campaign-designer')
 
   // Produce an event until the engine, which picks the campaign up live, acts on it.
@@ -182,6 +188,10 @@ test('a stream from a sample, a campaign from the designer, and its activation i
     assert.ok(n < 9, 'the activation did not show in monitoring within 100 s')
   }
   await sleep(2500) // a few 1 s chart updates
+  await page.getByLabel('Topic', { exact: true }).fill(topic)
+  await page.getByLabel('Offset').fill('0')
+  await page.getByRole('button', { name: 'Trace' }).click()
+  await page.locator('pre[title="Trace result"]').getByText(campaign).first().waitFor()
   await shot(page, '05-monitoring')
 
   await page.getByRole('link', { name: 'History' }).click()

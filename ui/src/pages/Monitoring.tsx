@@ -123,7 +123,7 @@ function Chart(props: { title: string; series: Series; unit: string }) {
         height: 200,
         legend: { show: true },
         scales: { x: { time: true } },
-        axes: [{}, { size: 60, values: (_u, v) => v.map((x) => `${+x.toFixed(2)}${props.unit}`) }],
+        axes: [{}, { size: 80, values: (_u, v) => v.map((x) => `${+x.toFixed(2)}${props.unit}`) }],
         series: [
           {},
           ...keys.map((k, i) => ({ label: k || '(all)', stroke: COLORS[i % COLORS.length], width: 2 })),
