@@ -67,10 +67,34 @@ function toRecord(d: PullDoc, cutoff: number, fields?: string[]): PullRecord | u
   return rec
 }
 
-function isConnectionError(e: unknown): boolean {
+/** Whether an error (or what it wraps, as a bulk write's does) means the server cannot be reached. */
+function isConnectionError(e: unknown, depth = 0): boolean {
+  if (!e || typeof e !== 'object' || depth > 3) return false
   if (e instanceof MongoNetworkError || e instanceof MongoServerSelectionError) return true
-  const name = (e as { name?: string })?.name ?? ''
-  return /MongoNetwork|ServerSelection|MongoNotConnected|MongoTopologyClosed|PoolCleared/.test(name)
+  const err = e as {
+    name?: string
+    code?: unknown
+    message?: string
+    cause?: unknown
+    errorResponse?: unknown
+  }
+  if (/MongoNetwork|ServerSelection|MongoNotConnected|MongoTopologyClosed|PoolCleared/.test(err.name ?? ''))
+    return true
+  // A socket closed under a command surfaces as a plain Error.
+  if (
+    typeof err.code === 'string' &&
+    /^(EPIPE|ECONNRESET|ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH)$/.test(err.code)
+  )
+    return true
+  if (/socket has been ended|connection .* closed/i.test(err.message ?? '')) return true
+  return isConnectionError(err.cause, depth + 1) || isConnectionError(err.errorResponse, depth + 1)
+}
+
+function isTopologyClosed(e: unknown, depth = 0): boolean {
+  if (!e || typeof e !== 'object' || depth > 3) return false
+  const err = e as { name?: string; cause?: unknown; errorResponse?: unknown }
+  if (err.name === 'MongoTopologyClosedError' || err.name === 'MongoNotConnectedError') return true
+  return isTopologyClosed(err.cause, depth + 1) || isTopologyClosed(err.errorResponse, depth + 1)
 }
 
 export class MongoPullStore implements PullStore {
@@ -80,6 +104,8 @@ export class MongoPullStore implements PullStore {
   readonly #db: Db
   #prepared = new Map<string, Prepared>()
   #sweepTimer: NodeJS.Timeout | undefined
+  #reconnecting: Promise<unknown> | undefined
+  #closed = false
   /** FerretDB 1.x hangs on an update command of 100 or more operations; MongoDB takes many more. */
   #opsPerCommand = 50
 
@@ -118,6 +144,16 @@ export class MongoPullStore implements PullStore {
 
   #wrap(e: unknown): unknown {
     if (isConnectionError(e)) {
+      // A client whose first connection failed stays closed until connect() is called again;
+      // once connected, it rides out later outages by itself.
+      if (isTopologyClosed(e) && !this.#closed) {
+        this.#reconnecting ??= this.#client
+          .connect()
+          .catch(() => {})
+          .finally(() => {
+            this.#reconnecting = undefined
+          })
+      }
       const msg = e instanceof Error ? e.message : String(e)
       return riffleError('RIFFLE_STORE_UNAVAILABLE', `pull store ${this.description}: ${msg}`, { cause: e })
     }
@@ -311,6 +347,7 @@ export class MongoPullStore implements PullStore {
   }
 
   async close(): Promise<void> {
+    this.#closed = true
     clearInterval(this.#sweepTimer)
     await this.#client.close()
   }

@@ -1,14 +1,18 @@
 /**
  * A pull store that goes down: the Pull API answers 503 RIFFLE_STORE_UNAVAILABLE at once, stays
- * up, and recovers by itself when the store returns. Uses a private Redis server on a free port,
- * killed with SIGKILL and restarted on the same port.
+ * up, and recovers by itself when the store returns. Uses private servers on free ports (Redis,
+ * and FerretDB for the MongoDB adapter), killed with SIGKILL and restarted on the same port.
  */
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
+import { isRiffleError } from '../../src/errors.js'
+import { openPullStore } from '../../src/pull/open.js'
 import { bearer, startTestApp, type TestApp, tempDir } from '../helpers.js'
 
 async function freePort(): Promise<number> {
@@ -121,5 +125,80 @@ describe('pull store outage', () => {
     const back = await get()
     assert.equal(back.statusCode, 200)
     assert.equal(back.json().fields.segment, 'gold')
+  })
+})
+
+/** FerretDB as scripts/services.sh builds it. */
+const FERRETDB = fileURLToPath(new URL('../../.riffle/cache/bin/ferretdb-riffle', import.meta.url))
+
+function startFerret(port: number, dir: string): ChildProcess {
+  if (!existsSync(FERRETDB)) throw new Error(`${FERRETDB} is missing: run scripts/services.sh up ferretdb`)
+  return spawn(FERRETDB, ['-listen-addr', `127.0.0.1:${port}`, '-sqlite-dir', dir, '-log-level', 'error'], {
+    stdio: 'ignore',
+  })
+}
+
+async function eventually<T>(fn: () => Promise<T>, ms: number): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    try {
+      return await fn()
+    } catch (e) {
+      if (Date.now() > deadline) throw e
+      await sleep(200)
+    }
+  }
+}
+
+async function unavailable(p: Promise<unknown>): Promise<void> {
+  try {
+    await p
+  } catch (e) {
+    assert.ok(isRiffleError(e), String(e))
+    assert.equal(e.code, 'RIFFLE_STORE_UNAVAILABLE', e.message)
+    return
+  }
+  assert.fail('expected RIFFLE_STORE_UNAVAILABLE')
+}
+
+describe('pull store outage: MongoDB adapter', () => {
+  const tmp = tempDir('riffle-ferret-')
+  let ferret: ChildProcess | undefined
+  after(async () => {
+    if (ferret) await kill(ferret)
+    tmp.cleanup()
+  })
+
+  it('fails fast while the server is down, before and after it ran, and recovers by itself', async () => {
+    const port = await freePort()
+    const store = await openPullStore(`mongodb://127.0.0.1:${port}/riffle_outage`, tmp.dir)
+    try {
+      const collection = {
+        name: 'profile',
+        key: 'id',
+        fields: [{ name: 'segment', type: 'string' as const }],
+      }
+      await store.prepare([collection])
+      // Never up yet: the store opened anyway, and says the server is unavailable.
+      await unavailable(store.ping())
+      await unavailable(store.get('profile', 'k1'))
+
+      ferret = startFerret(port, tmp.dir)
+      await eventually(() => store.ping(), 15_000)
+      await store.write('profile', [{ key: 'k1', set: { segment: 'gold' }, writer: 'test' }])
+      assert.equal((await store.get('profile', 'k1'))?.fields.segment, 'gold')
+
+      await kill(ferret)
+      const started = Date.now()
+      await unavailable(store.get('profile', 'k1'))
+      await unavailable(store.write('profile', [{ key: 'k2', set: { segment: 'x' }, writer: 'test' }]))
+      assert.ok(Date.now() - started < 10_000)
+
+      ferret = startFerret(port, tmp.dir)
+      const back = await eventually(() => store.get('profile', 'k1'), 15_000)
+      assert.equal(back?.fields.segment, 'gold', 'the data survived the restart')
+    } finally {
+      await store.close()
+    }
   })
 })
