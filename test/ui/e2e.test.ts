@@ -155,8 +155,10 @@ test('a stream from a sample, a campaign from the designer, and its activation i
     .click()
   await page.locator('pre.diff .add').first().waitFor()
   await page.getByRole('button', { name: /^Use the newest event of/ }).click()
-  await page.waitForFunction(() =>
-    (document.querySelector('#dry-event') as HTMLTextAreaElement).value.includes('order_id'),
+  await waitFor(
+    'a sampled event',
+    async () => (await page.getByLabel('Event (JSON)').inputValue()).includes('order_id'),
+    30_000,
   )
   await page.getByRole('button', { name: 'Dry run', exact: true }).click()
   await page.locator('pre[title="Dry run result"]').getByText('THX-o3').first().waitFor()
