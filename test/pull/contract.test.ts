@@ -154,6 +154,21 @@ for (const backend of BACKENDS) {
       )
     })
 
+    it('applies a mixed batch of sets, unsets and deletes in order', async () => {
+      const r = await store.write(P, [
+        { key: 'mixed-a', set: { segment: 'one', first_name: 'A' }, writer: W },
+        { key: 'mixed-a', delete: true, writer: W },
+        { key: 'mixed-a', set: { visits: 2 }, writer: W },
+        { key: 'mixed-b', set: { segment: 'b', first_name: 'B' }, writer: W },
+        { key: 'mixed-b', unset: ['first_name'], writer: W },
+        { key: 'mixed-b', set: { visits: 5 }, writer: W },
+      ])
+      assert.deepEqual(r, { applied: 6, skipped: 0 })
+      const [a, b] = await store.getMany(P, ['mixed-a', 'mixed-b'])
+      assert.deepEqual(a?.fields, { visits: 2 })
+      assert.deepEqual(b?.fields, { segment: 'b', visits: 5 })
+    })
+
     it('scans in key order with a cursor', async () => {
       const S = uniqueName('scan')
       extra.push(S)
