@@ -42,7 +42,7 @@ export interface EngineConfig {
   id: string
   /** Private webhook targets allowed (`RIFFLE_WEBHOOK_ALLOW`): addresses, CIDR ranges, host names. */
   webhookAllow: string[]
-  /** Most messages per batch (`RIFFLE_ENGINE_BATCH`, default 1000). */
+  /** Most messages per batch (`RIFFLE_ENGINE_BATCH`, default 5000, at most 10000). */
   batchMax: number
   /** Run the engine in `riffle start` (`RIFFLE_ENGINE`, default on; `off` for an API-only process). */
   enabled: boolean
@@ -104,9 +104,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
   if (historyTopic !== undefined && !/^[A-Za-z0-9._-]{1,249}$/.test(historyTopic))
     bad('RIFFLE_HISTORY_TOPIC', `"${historyTopic}" is not a valid Kafka topic name`)
 
-  const batchRaw = env.RIFFLE_ENGINE_BATCH?.trim() || '1000'
-  if (!/^\d+$/.test(batchRaw) || Number(batchRaw) < 1 || Number(batchRaw) > 100_000) {
-    bad('RIFFLE_ENGINE_BATCH', `must be a whole number from 1 to 100000, got "${batchRaw}"`)
+  const batchRaw = env.RIFFLE_ENGINE_BATCH?.trim() || '5000'
+  if (!/^\d+$/.test(batchRaw) || Number(batchRaw) < 1 || Number(batchRaw) > 10_000) {
+    bad('RIFFLE_ENGINE_BATCH', `must be a whole number from 1 to 10000, got "${batchRaw}"`)
   }
   const engineId =
     env.RIFFLE_ENGINE_ID?.trim() ||

@@ -29,13 +29,13 @@ export interface EngineOptions {
   groupId?: string
   /** Stable id of this engine process; the transactional id derives from it (default riffle-engine). */
   engineId?: string
-  /** Most messages per batch (default 1000). */
+  /** Most messages per batch (default 5000). */
   batchMax?: number
   /** How often to look for changed definitions (default 1000 ms). */
   reloadMs?: number
   /** Largest message accepted (default 1 MiB); larger ones are dead-lettered. */
   maxMessageBytes?: number
-  /** Messages buffered before fetching pauses (default 5000). */
+  /** Messages buffered before fetching pauses (default 20000). */
   bufferMax?: number
   /** Consumer group session timeout (default 10 s): how long a dead process holds its partitions. */
   sessionTimeoutMs?: number
@@ -95,10 +95,10 @@ export class Engine {
     this.#opts = {
       groupId: 'riffle',
       engineId: 'riffle-engine',
-      batchMax: 1000,
+      batchMax: 5000,
       reloadMs: 1000,
       maxMessageBytes: 1024 * 1024,
-      bufferMax: 5000,
+      bufferMax: 20_000,
       sessionTimeoutMs: 10_000,
       ...opts,
     }
@@ -136,7 +136,11 @@ export class Engine {
       producerEpoch: -1,
       acks: -1,
       autocreateTopics: true,
-      retries: 3,
+      // A transaction that starts right after the previous commit gets CONCURRENT_TRANSACTIONS for a
+      // few milliseconds while the coordinator writes the markers: retry quickly, as the Java
+      // client does, rather than after the default second.
+      retries: 20,
+      retryDelay: 20,
     })
     return this.#producer
   }
@@ -182,6 +186,7 @@ export class Engine {
     clearInterval(this.#reloadTimer)
     this.#wake?.()
     await this.#loop?.catch(() => {})
+    await this.#pendingCommit
     await this.#closeStream()
     this.#consumer?.stopLagMonitoring()
     const consumer = this.#consumer
@@ -316,34 +321,27 @@ export class Engine {
     return batch
   }
 
+  /**
+   * One batch: activate it (pull store, webhooks, history), retried until it succeeds; then hand its
+   * Kafka transaction to the committer, which runs while the next batch is activated. Transactions
+   * stay in batch order: a batch's commit starts only after the previous one has finished.
+   */
   async #processWithRetry(batch: Msg[]): Promise<void> {
+    const prepared = await this.#prepareWithRetry(batch)
+    await this.#pendingCommit
+    if (!prepared || !this.#running) return
+    this.#pendingCommit = this.#commitWithRetry(prepared)
+  }
+
+  #pendingCommit: Promise<void> | undefined
+
+  async #prepareWithRetry(batch: Msg[]): Promise<Prepared | undefined> {
     let backoff = 200
     for (let attempt = 1; this.#running; attempt++) {
       try {
-        await this.#process(batch)
-        this.#deps.metrics.batches.inc({ result: 'ok' })
-        this.#lastError = undefined
-        return
+        return await this.#prepare(batch)
       } catch (e) {
         this.#lastError = errorText(e)
-        if (flagged(e, 'needsRejoin')) {
-          // Fenced by a rebalance: this batch's outputs were aborted with its transaction. The
-          // partitions are re-fetched from their committed offsets (here or by their new owner).
-          this.#deps.metrics.batches.inc({ result: 'fenced' })
-          this.#log.warn(
-            { err: errorText(e) },
-            'batch fenced by a rebalance; re-reading from the committed offsets',
-          )
-          this.#resubscribe = true
-          return
-        }
-        if (flagged(e, 'producerFenced') || /PRODUCER_FENCED/.test(this.#lastError)) {
-          this.#deps.metrics.batches.inc({ result: 'producer_fenced' })
-          this.#log.error(
-            { err: errorText(e) },
-            'the transactional producer was fenced: another engine uses the same RIFFLE_ENGINE_ID',
-          )
-        }
         this.#deps.metrics.batches.inc({ result: 'retry' })
         const level = e instanceof RetryableOutputError ? 'warn' : 'error'
         this.#log[level](
@@ -354,9 +352,52 @@ export class Engine {
         backoff = Math.min(backoff * 2, 30_000)
       }
     }
+    return undefined
   }
 
-  async #process(batch: Msg[]): Promise<void> {
+  async #commitWithRetry(p: Prepared): Promise<void> {
+    let backoff = 200
+    for (let attempt = 1; this.#running; attempt++) {
+      try {
+        await this.#commit(p, attempt > 1)
+        this.#deps.metrics.batches.inc({ result: 'ok' })
+        this.#lastError = undefined
+        this.#committed(p)
+        return
+      } catch (e) {
+        this.#lastError = errorText(e)
+        if (flagged(e, 'needsRejoin')) {
+          // Fenced by a rebalance: this batch's outputs were aborted with its transaction. The
+          // partitions are re-fetched from their committed offsets (here or by their new owner);
+          // the replay keeps the recorded decisions.
+          this.#deps.metrics.batches.inc({ result: 'fenced' })
+          this.#log.warn(
+            { err: errorText(e) },
+            'batch fenced by a rebalance; re-reading from the committed offsets',
+          )
+          this.#mustRefetch(p.batch.filter((m) => this.#assigned.has(`${m.topic}:${m.partition}`)))
+          return
+        }
+        if (flagged(e, 'producerFenced') || /PRODUCER_FENCED/.test(this.#lastError)) {
+          this.#log.error(
+            { err: errorText(e) },
+            'the transactional producer was fenced: does another engine use the same RIFFLE_ENGINE_ID?',
+          )
+        }
+        this.#deps.metrics.batches.inc({ result: 'retry' })
+        this.#log.error(
+          { err: errorText(e), attempt, partitions: partitionsOf(p.batch) },
+          'commit failed; retrying',
+        )
+        await sleep(backoff)
+        backoff = Math.min(backoff * 2, 30_000)
+      }
+    }
+  }
+
+  /** Decode and validate, then activate every campaign on the batch's streams. */
+  async #prepare(batch: Msg[]): Promise<Prepared> {
+    const t0 = performance.now()
     const plan = this.#plan!
     const metrics = this.#deps.metrics
     const dead: DeadLetter[] = []
@@ -427,8 +468,15 @@ export class Engine {
       webhooks: this.#deps.webhooks,
     }
     const outcome = await activateBatch([...work.values()], deps)
+    return { batch, plan, dead, outcome, activateMs: performance.now() - t0 }
+  }
 
-    // One transaction: outputs, dead letters and the consumed offsets, or none of them.
+  /** One transaction: outputs, dead letters and the consumed offsets, or none of them. */
+  async #commit(p: Prepared, retry: boolean): Promise<void> {
+    // A failed commit may still have reached the coordinator. A retry first ends whatever the last
+    // attempt left open (a new producer's InitProducerId does), then asks whether the offsets are
+    // already committed: if so, the outputs are too, and sending them again would duplicate them.
+    if (retry) await this.#dropProducer()
     const producer = this.#getProducer()
     let tx: Awaited<ReturnType<typeof producer.beginTransaction>>
     try {
@@ -437,26 +485,47 @@ export class Engine {
       await this.#dropProducer()
       throw e
     }
+    if (retry && (await this.#alreadyCommitted(p.batch))) {
+      await tx.abort().catch(() => this.#dropProducer())
+      this.#log.warn({ partitions: partitionsOf(p.batch) }, 'the previous commit attempt had succeeded; not sending again')
+      return
+    }
     try {
       const messages = [
-        ...outcome.kafka.map((r) => ({
+        ...p.outcome.kafka.map((r) => ({
           topic: r.topic,
           key: Buffer.from(r.key),
           value: Buffer.from(r.value),
           headers: bufferHeaders(r.headers),
         })),
         // The dead letter keeps the original bytes, whatever they are.
-        ...dead.map((d) => ({
+        ...p.dead.map((d) => ({
           topic: d.topic,
           key: d.key ?? undefined,
           value: d.value ?? Buffer.alloc(0),
           headers: bufferHeaders(d.headers),
         })),
       ]
-      if (messages.length) await tx.send({ messages })
+      const t0 = performance.now()
+      // Chunked: one produce request stays well under the broker's message size limit.
+      for (const chunk of chunkBySize(messages, 512 * 1024)) await tx.send({ messages: chunk })
+      const t1 = performance.now()
       await tx.addConsumer(this.#consumer!)
-      for (const m of lastPerPartition(batch)) await tx.addOffset(m)
+      const t2 = performance.now()
+      for (const m of lastPerPartition(p.batch)) await tx.addOffset(m)
+      const t3 = performance.now()
       await tx.commit()
+      if (this.#log.isLevelEnabled('debug')) {
+        this.#log.debug(
+          {
+            sendMs: t1 - t0,
+            addConsumerMs: t2 - t1,
+            addOffsetsMs: t3 - t2,
+            commitMs: performance.now() - t3,
+          },
+          'transaction timings',
+        )
+      }
     } catch (e) {
       const aborted = await tx.abort().then(
         () => true,
@@ -465,8 +534,22 @@ export class Engine {
       if (!aborted) await this.#dropProducer()
       throw e
     }
+  }
 
-    // Durable: advance, measure.
+  async #alreadyCommitted(batch: Msg[]): Promise<boolean> {
+    const last = lastPerPartition(batch)
+    const byTopic = new Map<string, number[]>()
+    for (const m of last) byTopic.set(m.topic, [...(byTopic.get(m.topic) ?? []), m.partition])
+    const committed = await this.#consumer!.listCommittedOffsets({
+      topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
+    })
+    return last.every((m) => (committed.get(m.topic)?.[m.partition] ?? -1n) >= m.offset + 1n)
+  }
+
+  /** Durable: advance the expected offsets, measure, log what did not complete. */
+  #committed(p: Prepared): void {
+    const { batch, plan, outcome } = p
+    const metrics = this.#deps.metrics
     for (const m of lastPerPartition(batch)) this.#expected.set(`${m.topic}:${m.partition}`, m.offset + 1n)
     this.#processed += batch.length
     const done = Date.now()
@@ -474,6 +557,12 @@ export class Engine {
       const sp = plan.byTopic.get(m.topic)
       if (sp)
         metrics.latency.observe({ stream: sp.stream.name }, Math.max(0, done - Number(m.timestamp)) / 1000)
+    }
+    if (this.#log.isLevelEnabled('debug')) {
+      this.#log.debug(
+        { messages: batch.length, activateMs: p.activateMs, latencyMs: done - Number(batch[0]!.timestamp) },
+        'batch committed',
+      )
     }
     for (const [k, n] of outcome.counts) {
       const [campaign, cell, status] = k.split('\u0000') as [string, string, string]
@@ -494,14 +583,14 @@ export class Engine {
       else incomplete.set(k, { n: 1, first: a })
     }
     for (const { n, first: a } of incomplete.values()) {
-      const s = a.source.kind === 'stream' ? a.source : undefined
+      const src = a.source.kind === 'stream' ? a.source : undefined
       this.#log.warn(
         {
           campaign: a.campaign,
           version: a.campaignVersion,
-          topic: s?.topic,
-          partition: s?.partition,
-          offset: s?.offset,
+          topic: src?.topic,
+          partition: src?.partition,
+          offset: src?.offset,
           status: a.status,
           reason: a.reason,
           count: n,
@@ -510,6 +599,14 @@ export class Engine {
       )
     }
   }
+}
+
+interface Prepared {
+  batch: Msg[]
+  plan: EnginePlan
+  dead: DeadLetter[]
+  outcome: Awaited<ReturnType<typeof activateBatch>>
+  activateMs: number
 }
 
 interface DeadLetter {
@@ -521,6 +618,27 @@ interface DeadLetter {
 
 function bufferHeaders(h: Record<string, string>): Map<Buffer, Buffer> {
   return new Map(Object.entries(h).map(([k, v]) => [Buffer.from(k), Buffer.from(v)]))
+}
+
+function chunkBySize<T extends { key?: Buffer | undefined; value: Buffer }>(
+  messages: T[],
+  maxBytes: number,
+): T[][] {
+  const chunks: T[][] = []
+  let current: T[] = []
+  let size = 0
+  for (const m of messages) {
+    const n = m.value.length + (m.key?.length ?? 0) + 64
+    if (current.length > 0 && size + n > maxBytes) {
+      chunks.push(current)
+      current = []
+      size = 0
+    }
+    current.push(m)
+    size += n
+  }
+  if (current.length) chunks.push(current)
+  return chunks
 }
 
 function lastPerPartition(batch: Msg[]): Msg[] {

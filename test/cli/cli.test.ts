@@ -85,7 +85,7 @@ describe('riffle CLI (the built package)', () => {
 })
 
 describe('riffle start', () => {
-  it('serves health, readiness (database and the local Kafka broker) and the API docs', async () => {
+  it('serves health, readiness (database, pull store, the local Kafka broker, the engine) and the API docs', async () => {
     const { spawn } = await import('node:child_process')
     const tmp = tempDir()
     const port = String(20000 + Math.floor(Math.random() * 20000))
@@ -115,7 +115,9 @@ describe('riffle start', () => {
         body.checks.map((c) => [c.name, c.ok]),
         [
           ['database', true],
+          ['pull store', true],
           ['kafka', true],
+          ['engine', true],
         ],
       )
       assert.equal((await fetch(`${base}/healthz`)).status, 200)
