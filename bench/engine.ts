@@ -221,9 +221,7 @@ async function riffleSaturation(topic: string, n: number): Promise<{ rate: numbe
 }
 
 /** Latency from the event's time to its output being readable (read_committed), at a fixed offered rate. */
-async function riffleLatency(
-  rate: number,
-): Promise<{ p50: number; p99: number; max: number; n: number; peakRssMb: number }> {
+async function riffleLatency(rate: number) {
   const topic = `bench-lat-${id()}`
   const out = `bench-lat-out-${id()}`
   await createTopics(topic, out)
