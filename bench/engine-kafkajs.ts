@@ -52,7 +52,7 @@ const done = new Promise<void>((resolve) => {
       const profile = getProfile.get(event.customer_id) as
         | { first_name: string | null; segment: string | null }
         | undefined
-      if (event.amount >= 10 && (!profile || profile.segment !== 'staff')) {
+      if (event.amount >= 10 && profile?.segment !== 'staff') {
         const content = {
           offer_code: `THX-${event.order_id}`,
           message: `Thanks ${profile?.first_name ?? 'friend'}!`,

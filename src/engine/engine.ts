@@ -487,7 +487,10 @@ export class Engine {
     }
     if (retry && (await this.#alreadyCommitted(p.batch))) {
       await tx.abort().catch(() => this.#dropProducer())
-      this.#log.warn({ partitions: partitionsOf(p.batch) }, 'the previous commit attempt had succeeded; not sending again')
+      this.#log.warn(
+        { partitions: partitionsOf(p.batch) },
+        'the previous commit attempt had succeeded; not sending again',
+      )
       return
     }
     try {
