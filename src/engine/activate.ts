@@ -32,6 +32,7 @@ export interface HistoryPort {
     customerKeys: readonly string[]
     campaign?: string
     since: number
+    statuses?: readonly ActivationStatus[]
   }): Promise<Map<string, number>>
   /** The activations among these ids that are already recorded (a replay). */
   getMany(ids: readonly string[]): Promise<Map<string, Activation>>
@@ -88,6 +89,8 @@ export interface BatchOutcome {
   outputs: Map<string, number>
   /** With `dryRun`: the decisions, step by step. */
   explain: Explanation[]
+  /** Activations of this batch that were already recorded (a replay): their decisions stood. */
+  replayed: Activation[]
 }
 
 /** An output channel failed in a way a retry can fix (store or webhook target down): retry the batch. */
@@ -174,6 +177,7 @@ export async function activateBatch(
     counts: new Map(),
     outputs: new Map(),
     explain: [],
+    replayed: [],
   }
   if (dry) outcome.explain.push(...outside.map((c) => explanation(c, 'outside_dates')))
   if (all.length === 0) return outcome
@@ -375,6 +379,7 @@ export async function activateBatch(
     }
     const a = c.recorded ?? { ...activationRecordFull(c, now), deliveries: deliveriesOf(c) }
     if (!c.recorded) outcome.activations.push(a)
+    else outcome.replayed.push(a)
     const k = `${c.campaign.name}\u0000${c.cell || '-'}\u0000${c.status}`
     outcome.counts.set(k, (outcome.counts.get(k) ?? 0) + 1)
     for (const [ch, d] of Object.entries(a.deliveries)) {
@@ -487,6 +492,8 @@ async function applyFrequency(live: Candidate[], history: HistoryPort, now: numb
       customerKeys: [...new Set(list.map((c) => c.trigger.customerKey))],
       ...(f.global ? {} : { campaign: list[0]!.campaign.name }),
       since: now - f.perMs,
+      // A holdout activation is a contact decision too: counting it keeps the control group comparable.
+      statuses: ['sent', 'holdout'],
     })
     for (const c of list) {
       const n = counts.get(c.trigger.customerKey) ?? 0

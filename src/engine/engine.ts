@@ -9,6 +9,7 @@
  */
 import { Consumer, FetchIsolationLevels, type Message, Producer } from '@platformatic/kafka'
 import type { DefinitionsService } from '../definitions/service.js'
+import { mirrorMessages } from '../history/mirror.js'
 import type { Logger } from '../log.js'
 import type { PullStore } from '../pull/store.js'
 import {
@@ -39,6 +40,8 @@ export interface EngineOptions {
   bufferMax?: number
   /** Consumer group session timeout (default 10 s): how long a dead process holds its partitions. */
   sessionTimeoutMs?: number
+  /** Mirror every activation to this topic, in the batch's transaction (exactly once). */
+  historyTopic?: string | undefined
 }
 
 export interface EngineDeps {
@@ -70,7 +73,7 @@ function errorText(e: unknown): string {
 
 export class Engine {
   readonly #deps: EngineDeps
-  readonly #opts: Required<EngineOptions>
+  readonly #opts: Required<Omit<EngineOptions, 'historyTopic'>> & { historyTopic: string | undefined }
   readonly #log: Logger
   #consumer: Consumer<Buffer, Buffer, Buffer, Buffer> | undefined
   #producer: Producer<Buffer, Buffer, Buffer, Buffer> | undefined
@@ -100,6 +103,7 @@ export class Engine {
       maxMessageBytes: 1024 * 1024,
       bufferMax: 20_000,
       sessionTimeoutMs: 10_000,
+      historyTopic: undefined,
       ...opts,
     }
   }
@@ -145,6 +149,22 @@ export class Engine {
     return this.#producer
   }
 
+  async #initTransactions(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // beginTransaction runs InitProducerId; nothing was added, so the transaction is only
+        // cancelled locally (an EndTxn for an empty transaction is an error).
+        const tx = await this.#getProducer().beginTransaction()
+        await tx.cancel()
+        return
+      } catch (e) {
+        await this.#dropProducer()
+        if (attempt >= 5) throw e
+        await sleep(200 * attempt)
+      }
+    }
+  }
+
   async #dropProducer(): Promise<void> {
     const p = this.#producer
     this.#producer = undefined
@@ -173,6 +193,9 @@ export class Engine {
         })
       }
     })
+    // Fence and finish whatever transaction a previous process with this id left, before any
+    // committed offset is read: a commit it had sent is then visible to the consumer.
+    await this.#initTransactions()
     await this.#reload()
     this.#reloadTimer = setInterval(() => {
       this.#reload().catch((e) => this.#log.error({ err: e }, 'reloading definitions failed'))
@@ -261,11 +284,46 @@ export class Engine {
     // assigned partition from its committed offset (here, or at its new owner).
     const dropped = this.#buffer.filter((m) => now.has(`${m.topic}:${m.partition}`))
     this.#buffer = []
+    const added = [...now].filter((tp) => !this.#assigned.has(tp))
     this.#assigned = now
     this.#mustRefetch(dropped)
+    if (added.length) this.#verifying = this.#verifyCommitted(added)
     this.#joined = true
     this.#log.info({ partitions: [...now].sort() }, 'joined the consumer group')
     this.#wake?.()
+  }
+
+  #verifying: Promise<void> | undefined
+
+  /**
+   * The stream reads committed offsets without `require_stable`: a transaction that another process
+   * committed just before it died may not show yet. Read them again a moment later and skip what
+   * they cover, so that nothing committed is processed twice. (A transaction that was never
+   * committed is aborted, and its offsets never move.)
+   */
+  async #verifyCommitted(partitions: string[]): Promise<void> {
+    await sleep(500)
+    const byTopic = new Map<string, number[]>()
+    for (const tp of partitions) {
+      const i = tp.lastIndexOf(':')
+      const topic = tp.slice(0, i)
+      byTopic.set(topic, [...(byTopic.get(topic) ?? []), Number(tp.slice(i + 1))])
+    }
+    try {
+      const committed = await this.#consumer!.listCommittedOffsets({
+        topics: [...byTopic].map(([topic, ps]) => ({ topic, partitions: ps })),
+      })
+      for (const [topic, ps] of byTopic) {
+        for (const p of ps) {
+          const c = committed.get(topic)?.[p]
+          const tp = `${topic}:${p}`
+          if (c !== undefined && c >= 0n && this.#assigned.has(tp) && c > (this.#expected.get(tp) ?? -1n))
+            this.#expected.set(tp, c)
+        }
+      }
+    } catch (e) {
+      this.#log.warn({ err: errorText(e) }, 'could not re-read the committed offsets after a rebalance')
+    }
   }
 
   /**
@@ -289,6 +347,10 @@ export class Engine {
           })
           this.#wake = undefined
           continue
+        }
+        if (this.#verifying) {
+          await this.#verifying
+          this.#verifying = undefined
         }
         const batch = this.#takeBatch()
         if (batch.length > 0) await this.#processWithRetry(batch)
@@ -486,7 +548,7 @@ export class Engine {
       throw e
     }
     if (retry && (await this.#alreadyCommitted(p.batch))) {
-      await tx.abort().catch(() => this.#dropProducer())
+      await tx.cancel().catch(() => this.#dropProducer())
       this.#log.warn(
         { partitions: partitionsOf(p.batch) },
         'the previous commit attempt had succeeded; not sending again',
@@ -501,6 +563,18 @@ export class Engine {
           value: Buffer.from(r.value),
           headers: bufferHeaders(r.headers),
         })),
+        // The history mirror, for Kafka Connect sinks: replayed activations too, as their first
+        // transaction was aborted.
+        ...(this.#opts.historyTopic
+          ? mirrorMessages(this.#opts.historyTopic, [...p.outcome.replayed, ...p.outcome.activations]).map(
+              (r) => ({
+                topic: r.topic,
+                key: Buffer.from(r.key),
+                value: Buffer.from(r.value),
+                headers: bufferHeaders(r.headers),
+              }),
+            )
+          : []),
         // The dead letter keeps the original bytes, whatever they are.
         ...p.dead.map((d) => ({
           topic: d.topic,

@@ -44,6 +44,8 @@ export async function createEngine(
       groupId: s.config.engine.group,
       engineId: s.config.engine.id,
       batchMax: s.config.engine.batchMax,
+      sessionTimeoutMs: s.config.engine.sessionTimeoutMs,
+      historyTopic: s.config.historyTopic,
     },
   )
   return {

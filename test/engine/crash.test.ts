@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { loadConfig } from '../../src/config.js'
@@ -15,6 +15,7 @@ describe('crash safety: kill -9 an engine process again and again', () => {
   const tmp = tempDir('riffle-crash-')
   const topic = uniqueName('crash.events')
   const out = uniqueName('crash.offers')
+  const mirror = uniqueName('crash.history')
   const logFile = join(tmp.dir, 'engine.log')
   let proc: RiffleProcess | undefined
   after(async () => {
@@ -33,6 +34,7 @@ describe('crash safety: kill -9 an engine process again and again', () => {
       RIFFLE_ENGINE_ID: uniqueName('crash-engine'),
       RIFFLE_ENGINE_BATCH: '50',
       RIFFLE_ENGINE_SESSION_TIMEOUT_MS: '6000',
+      RIFFLE_HISTORY_TOPIC: mirror,
     }
     const config = loadConfig(env)
     const riffle = await openRiffle(config, createLogger('silent'))
@@ -124,9 +126,28 @@ campaigns:
       const msgs = await readTopic(out, (m) => m.length >= total, 60_000)
       await sleep(1500)
       const again = await readTopic(out, () => false, 3000)
+      if (again.length !== total) {
+        const seen = new Map<string, number>()
+        for (const m of again)
+          seen.set(
+            m.headers['riffle-activation-id']!,
+            (seen.get(m.headers['riffle-activation-id']!) ?? 0) + 1,
+          )
+        const dups = [...seen].filter(([, n]) => n > 1).map(([k]) => k)
+        writeFileSync('/tmp/crash-debug.txt', `${dups.join('\n')}\n----\n${readFileSync(logFile, 'utf8')}`)
+      }
       assert.equal(again.length, total, `read_committed sees each activation once (got ${again.length})`)
       const ids = new Set(msgs.map((m) => m.headers['riffle-activation-id']))
       assert.equal(ids.size, total)
+      const mirrored = await readTopic(mirror, (m) => m.length >= total, 60_000)
+      await sleep(1000)
+      const mirroredAll = await readTopic(mirror, () => false, 3000)
+      assert.equal(
+        mirroredAll.length,
+        total,
+        `the history mirror holds each activation once (got ${mirroredAll.length}, ${mirrored.length})`,
+      )
+      assert.equal(new Set(mirroredAll.map((m) => m.headers['riffle-activation-id'])).size, total)
 
       const maxPerCustomer = new Map<string, number>()
       for (let i = 0; i < total; i++) {
