@@ -124,8 +124,7 @@ campaigns:
       assert.deepEqual(new Set(all.map((a) => Number(a.content.n))).size, total)
 
       const msgs = await readTopic(out, (m) => m.length >= total, 60_000)
-      await sleep(1500)
-      const again = await readTopic(out, () => false, 3000)
+      const again = await readTopic(out, (m) => m.length >= total, 60_000, 2000)
       if (again.length !== total) {
         const seen = new Map<string, number>()
         for (const m of again)
@@ -140,8 +139,7 @@ campaigns:
       const ids = new Set(msgs.map((m) => m.headers['riffle-activation-id']))
       assert.equal(ids.size, total)
       const mirrored = await readTopic(mirror, (m) => m.length >= total, 60_000)
-      await sleep(1000)
-      const mirroredAll = await readTopic(mirror, () => false, 3000)
+      const mirroredAll = await readTopic(mirror, (m) => m.length >= total, 60_000, 2000)
       assert.equal(
         mirroredAll.length,
         total,

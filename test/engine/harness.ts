@@ -123,6 +123,8 @@ export async function readTopic(
   topic: string,
   until: (msgs: Read[]) => boolean,
   timeoutMs = 30_000,
+  /** Once `until` holds, keep reading this long (to catch duplicates that would follow). */
+  settleMs = 0,
 ): Promise<Read[]> {
   const c = new Consumer({
     clientId: 'test-reader',
@@ -141,6 +143,13 @@ export async function readTopic(
   })
   await new Promise<void>((resolve) => {
     const t = setTimeout(resolve, timeoutMs)
+    let settling = false
+    const done = () => {
+      if (settling) return
+      settling = true
+      clearTimeout(t)
+      setTimeout(resolve, settleMs)
+    }
     stream.on('data', (m) => {
       const headers: Record<string, string> = {}
       for (const [k, v] of m.headers) headers[k.toString()] = v.toString()
@@ -151,15 +160,9 @@ export async function readTopic(
         partition: m.partition,
         offset: m.offset,
       })
-      if (until(out)) {
-        clearTimeout(t)
-        resolve()
-      }
+      if (until(out)) done()
     })
-    if (until(out)) {
-      clearTimeout(t)
-      resolve()
-    }
+    if (until(out)) done()
   })
   await stream.close()
   await c.close()

@@ -121,8 +121,7 @@ campaigns:
     assert.match(aLog, /joined the consumer group/)
     assert.match(bLog, /joined the consumer group/)
     const msgs = await readTopic(out, (m) => m.length >= total, 60_000)
-    await sleep(1000)
-    const final = await readTopic(out, () => false, 3000)
+    const final = await readTopic(out, (m) => m.length >= total, 60_000, 2000)
     assert.equal(
       final.length,
       total,
