@@ -138,6 +138,34 @@ function checkConsumerName(name: string): void {
     )
 }
 
+/**
+ * The WHERE clauses of a history query: filters and the page cursor. `withCustomer` is false when
+ * the customer key is matched by the per-customer index instead.
+ */
+function filterClauses(
+  filter: HistoryFilter,
+  cursor: string | undefined,
+  withCustomer: boolean,
+): { where: string[]; params: unknown[] } {
+  const where: string[] = []
+  const params: unknown[] = []
+  const add = (clause: string, ...values: unknown[]) => {
+    where.push(clause)
+    params.push(...values)
+  }
+  if (withCustomer && filter.customerKey !== undefined) add('customer_key = ?', filter.customerKey)
+  if (filter.campaign !== undefined) add('campaign = ?', filter.campaign)
+  if (filter.since !== undefined) add('output_time >= ?', filter.since)
+  if (filter.until !== undefined) add('output_time < ?', filter.until)
+  if (filter.statuses?.length)
+    add(`status in (${filter.statuses.map(() => '?').join(', ')})`, ...filter.statuses)
+  if (cursor !== undefined && cursor !== '') {
+    const c: Cursor = decodeCursor(cursor)
+    add('(output_time, seq) < (?, ?)', c.outputTime, c.seq)
+  }
+  return { where, params }
+}
+
 export class HistoryStore {
   readonly #db: SqlDatabase
   readonly #sqlite: SqliteDatabase | undefined
@@ -298,33 +326,7 @@ export class HistoryStore {
   async list(filter: HistoryFilter, page: { cursor?: string; limit?: number } = {}): Promise<HistoryPage> {
     const limit = Math.min(Math.max(1, Math.trunc(page.limit ?? 100)), MAX_PAGE)
     if (this.#customers && filter.customerKey !== undefined) return this.#listCustomer(filter, page, limit)
-    const where: string[] = []
-    const params: unknown[] = []
-    if (filter.customerKey !== undefined) {
-      where.push('customer_key = ?')
-      params.push(filter.customerKey)
-    }
-    if (filter.campaign !== undefined) {
-      where.push('campaign = ?')
-      params.push(filter.campaign)
-    }
-    if (filter.since !== undefined) {
-      where.push('output_time >= ?')
-      params.push(filter.since)
-    }
-    if (filter.until !== undefined) {
-      where.push('output_time < ?')
-      params.push(filter.until)
-    }
-    if (filter.statuses?.length) {
-      where.push(`status in (${filter.statuses.map(() => '?').join(', ')})`)
-      params.push(...filter.statuses)
-    }
-    if (page.cursor !== undefined && page.cursor !== '') {
-      const c: Cursor = decodeCursor(page.cursor)
-      where.push('(output_time, seq) < (?, ?)')
-      params.push(c.outputTime, c.seq)
-    }
+    const { where, params } = filterClauses(filter, page.cursor, true)
     params.push(limit + 1)
     const rows = await this.#db.all<HistoryRow>(
       `select ${SELECT_COLUMNS} from history_activations${where.length ? ` where ${where.join(' and ')}` : ''} order by output_time desc, seq desc limit ?`,
@@ -345,29 +347,7 @@ export class HistoryStore {
    */
   async #listCustomer(filter: HistoryFilter, page: { cursor?: string }, limit: number): Promise<HistoryPage> {
     const c = this.#customers!
-    const where: string[] = []
-    const params: unknown[] = []
-    if (filter.campaign !== undefined) {
-      where.push('campaign = ?')
-      params.push(filter.campaign)
-    }
-    if (filter.since !== undefined) {
-      where.push('output_time >= ?')
-      params.push(filter.since)
-    }
-    if (filter.until !== undefined) {
-      where.push('output_time < ?')
-      params.push(filter.until)
-    }
-    if (filter.statuses?.length) {
-      where.push(`status in (${filter.statuses.map(() => '?').join(', ')})`)
-      params.push(...filter.statuses)
-    }
-    if (page.cursor !== undefined && page.cursor !== '') {
-      const cur = decodeCursor(page.cursor)
-      where.push('(output_time, seq) < (?, ?)')
-      params.push(cur.outputTime, cur.seq)
-    }
+    const { where, params } = filterClauses(filter, page.cursor, false)
     const more = where.length ? ` and ${where.join(' and ')}` : ''
     const order = 'order by output_time desc, seq desc limit ?'
     const upTo = c.indexedTo()
