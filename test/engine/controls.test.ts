@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { uniqueName } from '../helpers.js'
-import { createTopic, type Harness, produce, startEngine, waitFor } from './harness.js'
+import { allActivations, createTopic, type Harness, produce, startEngine, waitFor } from './harness.js'
 
 const ev = (customer: string, order: string, extra: Record<string, unknown> = {}) => ({
   key: customer,
@@ -63,16 +63,7 @@ campaigns:
   })
   after(async () => h?.close())
 
-  const statuses = async (campaign: string) => {
-    const items = []
-    let cursor: string | undefined
-    do {
-      const p = await h.history.list({ campaign }, { limit: 1000, ...(cursor ? { cursor } : {}) })
-      items.push(...p.items)
-      cursor = p.nextCursor ?? undefined
-    } while (cursor)
-    return items
-  }
+  const statuses = (campaign: string) => allActivations(h.history, campaign)
 
   it('applies dedupe, frequency caps, max event age, dates and cells; an expression error stays in its campaign', async () => {
     const old = new Date(Date.now() - 3 * 3_600_000).toISOString()

@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config.js'
 import { createLogger } from '../../src/log.js'
 import { openRiffle } from '../../src/runtime.js'
 import { kafkaBrokers, tempDir, uniqueName } from '../helpers.js'
-import { createTopic, produce, readTopic, waitFor } from './harness.js'
+import { allActivations, createTopic, produce, readTopic, waitFor } from './harness.js'
 import { type RiffleProcess, spawnRiffle } from './process.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -98,19 +98,7 @@ campaigns:
       const all = await waitFor(
         'every offset in history',
         async () => {
-          const rows: Array<{
-            source: { kind: string; partition?: number; offset?: string }
-            content: Record<string, unknown>
-          }> = []
-          let cursor: string | undefined
-          do {
-            const p = await check.history.list(
-              { campaign: 'echo' },
-              { limit: 1000, ...(cursor ? { cursor } : {}) },
-            )
-            rows.push(...p.items)
-            cursor = p.nextCursor ?? undefined
-          } while (cursor)
+          const rows = await allActivations(check.history, 'echo')
           return rows.length >= total && rows
         },
         180_000,
@@ -119,7 +107,9 @@ campaigns:
           `${(e as Error).message}\n--- engine log tail ---\n${readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n')}`,
         )
       })
-      const offsets = new Set(all.map((a) => `${a.source.partition}/${a.source.offset}`))
+      const offsets = new Set(
+        all.map((a) => `${a.source.kind === 'stream' ? `${a.source.partition}/${a.source.offset}` : a.id}`),
+      )
       assert.equal(offsets.size, total, 'one history record per input offset')
       assert.deepEqual(new Set(all.map((a) => Number(a.content.n))).size, total)
 

@@ -13,6 +13,7 @@ import { Engine, type EngineOptions } from '../../src/engine/engine.js'
 import { EngineMetrics } from '../../src/engine/metrics.js'
 import { TargetPolicy } from '../../src/engine/ssrf.js'
 import { WebhookSender } from '../../src/engine/webhook.js'
+import type { HistoryEntry } from '../../src/history/schema.js'
 import { HistoryStore } from '../../src/history/store.js'
 import { createLogger } from '../../src/log.js'
 import { openPullStore } from '../../src/pull/open.js'
@@ -211,3 +212,15 @@ export async function webhookReceiver(respond: (req: IncomingMessage, body: stri
 }
 
 export { stringSerializers }
+
+/** Every history record of a campaign, all pages. */
+export async function allActivations(history: HistoryStore, campaign: string): Promise<HistoryEntry[]> {
+  const items: HistoryEntry[] = []
+  let cursor: string | undefined
+  do {
+    const p = await history.list({ campaign }, { limit: 1000, ...(cursor ? { cursor } : {}) })
+    items.push(...p.items)
+    cursor = p.nextCursor ?? undefined
+  } while (cursor)
+  return items
+}

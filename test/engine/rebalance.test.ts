@@ -7,7 +7,7 @@ import { parseDefinitionsText } from '../../src/definitions/source.js'
 import { createLogger } from '../../src/log.js'
 import { openRiffle } from '../../src/runtime.js'
 import { freshPostgresDatabase, kafkaBrokers, serviceUrl, tempDir, uniqueName } from '../helpers.js'
-import { createTopic, produce, readTopic, waitFor } from './harness.js'
+import { allActivations, createTopic, produce, readTopic, waitFor } from './harness.js'
 import { type RiffleProcess, spawnRiffle } from './process.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -100,21 +100,14 @@ campaigns:
     const all = await waitFor(
       'every offset in history',
       async () => {
-        const rows: Array<{ source: { kind: string; partition?: number; offset?: string } }> = []
-        let cursor: string | undefined
-        do {
-          const p = await riffle.history.list(
-            { campaign: 'echo' },
-            { limit: 1000, ...(cursor ? { cursor } : {}) },
-          )
-          rows.push(...p.items)
-          cursor = p.nextCursor ?? undefined
-        } while (cursor)
+        const rows = await allActivations(riffle.history, 'echo')
         return rows.length >= total && rows
       },
       180_000,
     )
-    const offsets = new Set(all.map((r) => `${r.source.partition}/${r.source.offset}`))
+    const offsets = new Set(
+      all.map((r) => `${r.source.kind === 'stream' ? `${r.source.partition}/${r.source.offset}` : r.id}`),
+    )
     assert.equal(offsets.size, total)
     const bLog = readFileSync(join(tmp.dir, 'b.log'), 'utf8')
     const aLog = readFileSync(join(tmp.dir, 'a.log'), 'utf8')
