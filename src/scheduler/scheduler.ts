@@ -254,6 +254,8 @@ export class Scheduler {
     if (!(await this.runs.acquireLease(name, id, this.#owner, now, this.#leaseMs))) {
       if (trigger === 'manual') return undefined
       const holder = await this.runs.leaseHolder(name, now)
+      // Another process is firing this very scheduled time: it records the run, not a skip.
+      if (holder === id) return undefined
       await this.runs.create({
         id,
         campaign: name,

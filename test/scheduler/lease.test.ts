@@ -99,3 +99,18 @@ test('two schedulers sharing PostgreSQL fire a scheduled time exactly once; a ti
     await b.stop()
   }
 })
+
+test('a process that finds the lease taken for the same scheduled time leaves the run to the taker and records no skip', async () => {
+  const due = Date.parse('2026-11-02T02:00:00Z')
+  const id = `nightly.${due}`
+  const now = () => due + 500
+  const runs = (await h.scheduler({ owner: 'probe', now })).runs
+  for (let i = 0; i < 200 && (await runs.leaseHolder('nightly', Date.now())); i++)
+    await new Promise((r) => setTimeout(r, 50))
+  // Process A has taken the lease for this time and not yet written its run record.
+  assert.ok(await runs.acquireLease('nightly', id, 'process-a', now(), 60_000))
+  const b = await h.scheduler({ owner: 'process-b', now })
+  await b.tick()
+  await assert.rejects(runs.get(id), /no run/)
+  await runs.releaseLease('nightly', id, 'process-a')
+})
