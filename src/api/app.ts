@@ -25,6 +25,7 @@ import { runRoutes } from './routes/runs.js'
 import { streamToolRoutes } from './routes/stream-tools.js'
 import { topicSampleRoutes } from './routes/topic-sample.js'
 import { uiRoutes } from './routes/ui.js'
+import { whoamiRoutes } from './routes/whoami.js'
 import { validatorCompiler } from './validation.js'
 
 export interface AppDeps {
@@ -85,6 +86,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const pullCatalog = deps.pull ? new PullCatalog(deps.pull, deps.defs) : undefined
   if (pullCatalog) pullRoutes(app, { keys: deps.keys, catalog: pullCatalog })
   if (deps.ingest) ingestRoutes(app, deps.keys, deps.ingest)
+  whoamiRoutes(app, deps.keys)
   await app.register(async (admin) => {
     admin.addHook('preHandler', requireScope(deps.keys, 'admin'))
     definitionRoutes(admin, deps.defs)

@@ -8,8 +8,13 @@ declare module 'fastify' {
   }
 }
 
+/** A preHandler that requires a valid key, whatever its scopes. */
+export function requireKey(keys: KeyStore) {
+  return requireScope(keys, undefined)
+}
+
 /** A preHandler that requires a key holding `scope` (or a scope computed from the request). */
-export function requireScope(keys: KeyStore, scope: string | ((req: FastifyRequest) => string)) {
+export function requireScope(keys: KeyStore, scope: string | ((req: FastifyRequest) => string) | undefined) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const header = req.headers.authorization
     if (!header) {
@@ -22,8 +27,8 @@ export function requireScope(keys: KeyStore, scope: string | ((req: FastifyReque
       reply.header('www-authenticate', 'Bearer error="invalid_token"')
       throw riffleError('RIFFLE_UNAUTHORIZED', 'the API key is not valid or has been revoked')
     }
-    const needed = typeof scope === 'string' ? scope : scope(req)
-    if (!hasScope(principal, needed)) {
+    const needed = typeof scope === 'function' ? scope(req) : scope
+    if (needed !== undefined && !hasScope(principal, needed)) {
       throw riffleError('RIFFLE_FORBIDDEN', `the API key lacks the scope "${needed}"`)
     }
     req.principal = principal

@@ -19,6 +19,8 @@ export interface ApiKey {
 
 export interface Principal {
   keyId: string
+  /** The key's name, given when it was created. */
+  name?: string | undefined
   scopes: ReadonlySet<string>
 }
 
@@ -126,14 +128,20 @@ export class KeyStore {
   async #lookup(presented: string): Promise<Principal | undefined> {
     const m = /^rfl_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/.exec(presented)
     if (!m) return undefined
-    const row = await this.db.get<{ hash: string; scopes: string; revoked_at: number | null }>(
-      'select hash, scopes, revoked_at from api_keys where id = ?',
-      [m[1]],
-    )
+    const row = await this.db.get<{
+      hash: string
+      name: string | null
+      scopes: string
+      revoked_at: number | null
+    }>('select hash, name, scopes, revoked_at from api_keys where id = ?', [m[1]])
     if (!row || row.revoked_at !== null) return undefined
     const expected = Buffer.from(row.hash, 'hex')
     const actual = sha256(m[2]!)
     if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) return undefined
-    return { keyId: m[1]!, scopes: new Set(JSON.parse(row.scopes) as string[]) }
+    return {
+      keyId: m[1]!,
+      name: row.name ?? undefined,
+      scopes: new Set(JSON.parse(row.scopes) as string[]),
+    }
   }
 }

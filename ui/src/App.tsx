@@ -7,17 +7,18 @@ import { MonitoringPage } from './pages/Monitoring'
 import { StreamsPage } from './pages/Streams'
 import { Link, navigate, usePath } from './router'
 
-/** What the key may do, found by asking: the API has no "who am I", so probe an admin route. */
+/** What the key may do: the server says, through GET /api/v1/whoami. */
 export type Access = 'admin' | 'limited'
 
-async function probe(key: string): Promise<Access> {
-  try {
-    await api('/api/v1/streams', { key })
-    return 'admin'
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 403) return 'limited'
-    throw e
-  }
+export interface WhoAmI {
+  keyId: string
+  name: string | null
+  scopes: string[]
+  admin: boolean
+}
+
+function whoami(key: string): Promise<WhoAmI> {
+  return api<WhoAmI>('/api/v1/whoami', { key })
 }
 
 const PAGES: Array<{ path: string; label: string; admin: boolean }> = [
@@ -30,25 +31,26 @@ const PAGES: Array<{ path: string; label: string; admin: boolean }> = [
 
 export function App() {
   const path = usePath()
-  const [access, setAccess] = useState<Access | null>(null)
+  const [me, setMe] = useState<WhoAmI | null>(null)
   const [checking, setChecking] = useState(!!storedKey())
+  const access: Access | null = me ? (me.admin ? 'admin' : 'limited') : null
 
   useEffect(() => {
     const key = storedKey()
     if (!key) return
-    probe(key)
-      .then(setAccess)
+    whoami(key)
+      .then(setMe)
       .catch(() => storeKey(null))
       .finally(() => setChecking(false))
   }, [])
 
   if (checking) return <p className="loading">Loading…</p>
-  if (!access) {
+  if (!me || !access) {
     return (
       <SignIn
-        onSignedIn={(a) => {
-          setAccess(a)
-          if (path === '/' || path === '/signin') navigate(a === 'admin' ? '/streams' : '/lookup')
+        onSignedIn={(m) => {
+          setMe(m)
+          if (path === '/' || path === '/signin') navigate(m.admin ? '/streams' : '/lookup')
         }}
       />
     )
@@ -69,13 +71,15 @@ export function App() {
             </Link>
           ))}
         </nav>
-        <span className="who">{access === 'admin' ? 'admin' : 'limited key'}</span>
+        <span className="who" title={`Key ${me.keyId}: ${me.scopes.join(', ')}`}>
+          {me.name ?? `key ${me.keyId}`} · {me.admin ? 'admin' : me.scopes.join(', ')}
+        </span>
         <button
           type="button"
           className="secondary"
           onClick={() => {
             storeKey(null)
-            setAccess(null)
+            setMe(null)
             navigate('/signin')
           }}
         >
@@ -93,7 +97,7 @@ export function App() {
   )
 }
 
-function SignIn(props: { onSignedIn: (a: Access) => void }) {
+function SignIn(props: { onSignedIn: (m: WhoAmI) => void }) {
   const [key, setKey] = useState('')
   const [error, setError] = useState('')
   const [busy, setBusy] = useState(false)
@@ -102,9 +106,9 @@ function SignIn(props: { onSignedIn: (a: Access) => void }) {
     setBusy(true)
     setError('')
     try {
-      const access = await probe(key.trim())
+      const me = await whoami(key.trim())
       storeKey(key.trim())
-      props.onSignedIn(access)
+      props.onSignedIn(me)
     } catch (err) {
       setError(err instanceof ApiError && err.status === 401 ? 'That key is not valid.' : errorText(err))
     } finally {
