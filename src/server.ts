@@ -143,6 +143,8 @@ export async function startServer(
     pull: riffle.pull,
     decisions,
     ingest,
+    scheduler,
+    datastore,
   })
   await app.listen({ port: config.port, host: config.host })
   const address = app.server.address()

@@ -94,6 +94,8 @@ export class Scheduler {
   readonly #fired = new Map<string, number>()
   readonly #firstSeen = new Map<string, number>()
   #startedAt = 0
+  /** The definitions revision the pull store was last prepared for (its collections exist). */
+  #preparedRevision = -1
   #timer: NodeJS.Timeout | undefined
   #ticking: Promise<void> | undefined
   #stopping = false
@@ -352,6 +354,11 @@ export class Scheduler {
     )
     try {
       const snap = await this.#deps.defs.snapshot()
+      if (snap.revision !== this.#preparedRevision) {
+        // A collection applied since this process started: make it exist before writing to it.
+        await this.#deps.pull.prepare(snap.definitions.collections)
+        this.#preparedRevision = snap.revision
+      }
       const audience = campaign.audience!
       const keyColumn = audience.key ?? snap.definitions.datastore?.key ?? 'customer_id'
       const base =
