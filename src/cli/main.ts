@@ -27,7 +27,7 @@ function cliActor(): string {
 
 async function withRiffle<T>(overrides: ConfigOverrides, fn: (r: Riffle) => Promise<T>): Promise<T> {
   const config = loadConfig(process.env, overrides)
-  const log = createLogger(process.env.RIFFLE_LOG_LEVEL ?? 'warn')
+  const log = createLogger(process.env.RIFFLE_LOG_LEVEL ?? 'warn', 2)
   const riffle = await openRiffle(config, log)
   try {
     return await fn(riffle)
