@@ -24,6 +24,11 @@ export interface Config {
   /** Engine settings: consumer group, process id, webhook allow-list, batch size. */
   engine: EngineConfig
   /**
+   * Run the scheduler in `riffle start` (`RIFFLE_SCHEDULER`, default on; `off` for a process that
+   * neither fires schedules, nor resumes interrupted runs, nor starts manual runs).
+   */
+  schedulerEnabled: boolean
+  /**
    * Days of output history to keep (`RIFFLE_HISTORY_RETENTION_DAYS`, default 90). Older records are
    * purged once every registered export consumer has taken them.
    */
@@ -116,6 +121,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
   const engineSwitch = (env.RIFFLE_ENGINE ?? 'on').trim().toLowerCase()
   if (!['on', 'off', 'true', 'false', '1', '0'].includes(engineSwitch))
     bad('RIFFLE_ENGINE', 'must be on or off')
+  const schedulerSwitch = (env.RIFFLE_SCHEDULER ?? 'on').trim().toLowerCase()
+  if (!['on', 'off', 'true', 'false', '1', '0'].includes(schedulerSwitch))
+    bad('RIFFLE_SCHEDULER', `must be on or off, got "${env.RIFFLE_SCHEDULER}"`)
   const sessionRaw = env.RIFFLE_ENGINE_SESSION_TIMEOUT_MS?.trim() || '10000'
   if (!/^\d+$/.test(sessionRaw) || Number(sessionRaw) < 1000)
     bad('RIFFLE_ENGINE_SESSION_TIMEOUT_MS', `must be milliseconds, at least 1000, got "${sessionRaw}"`)
@@ -133,6 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
 
   return {
     engine,
+    schedulerEnabled: ['on', 'true', '1'].includes(schedulerSwitch),
     port,
     host: env.RIFFLE_HOST ?? '127.0.0.1',
     dataDir,

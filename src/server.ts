@@ -99,9 +99,17 @@ export async function startServer(
       brokers,
       registry: metrics,
     },
-    { owner: config.engine.id },
+    {
+      owner: config.engine.id,
+      ...(config.schedulerEnabled
+        ? {}
+        : {
+            off: 'the scheduler is off in this process (RIFFLE_SCHEDULER=off): start the run through a process that runs the scheduler, or with `riffle run CAMPAIGN`',
+          }),
+    },
   )
-  scheduler.start()
+  if (config.schedulerEnabled) scheduler.start()
+  else log.info('scheduler off (RIFFLE_SCHEDULER=off): no schedules fire and no runs start in this process')
 
   const readiness: ReadinessCheck[] = [
     { name: 'database', check: () => riffle.db.ping() },

@@ -57,6 +57,11 @@ export interface SchedulerOptions {
   /** A scheduled time missed by at most this much runs once at start-up (default 6 h). */
   catchUpMs?: number
   now?: () => number
+  /**
+   * Set when the scheduler is off in this process (RIFFLE_SCHEDULER=off): the reason manual runs
+   * are refused with. Such a scheduler still lists and reads runs.
+   */
+  off?: string
 }
 
 export interface RunProgress {
@@ -90,6 +95,7 @@ export class Scheduler {
   readonly #leaseMs: number
   readonly #catchUpMs: number
   readonly #now: () => number
+  readonly #off: string | undefined
   readonly #active = new Map<string, Promise<RunRecord>>()
   readonly #fired = new Map<string, number>()
   readonly #firstSeen = new Map<string, number>()
@@ -114,6 +120,7 @@ export class Scheduler {
     this.#leaseMs = opts.leaseMs ?? 30_000
     this.#catchUpMs = opts.catchUpMs ?? 6 * 3600_000
     this.#now = opts.now ?? Date.now
+    this.#off = opts.off
     if (deps.registry) {
       const get = (name: string) => deps.registry!.getSingleMetric(name) as Gauge | undefined
       this.#gauges = {
@@ -147,8 +154,14 @@ export class Scheduler {
     return this.#owner
   }
 
+  /** Whether this scheduler fires schedules and runs campaigns (false with RIFFLE_SCHEDULER=off). */
+  get enabled(): boolean {
+    return this.#off === undefined
+  }
+
   /** Starts firing schedules (with the catch-up policy) and resuming orphaned runs. */
   start(): void {
+    if (this.#off !== undefined) return
     this.#startedAt = this.#now()
     this.#stopping = false
     const loop = () => {
@@ -213,6 +226,7 @@ export class Scheduler {
     const snap = await this.#deps.defs.snapshot()
     const c = snap.definitions.campaigns.find((x) => x.name === name)
     if (!c) throw riffleError('RIFFLE_NOT_FOUND', `no campaign "${name}"`)
+    if (this.#off !== undefined) throw riffleError('RIFFLE_CONFLICT', this.#off)
     if ('stream' in c.trigger)
       throw riffleError(
         'RIFFLE_BAD_REQUEST',
