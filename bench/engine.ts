@@ -3,6 +3,8 @@
  *
  *   npm run bench:engine            (servers from scripts/services.sh; RIFFLE_KAFKA_BROKERS)
  *   BENCH_EVENTS=100000 BENCH_RUNS=3 npm run bench:engine
+ *   BENCH_ONLY=saturation|latency   one part only (latency needs BENCH_LATENCY_RATE)
+ *   BENCH_ENGINE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   node flags for the engine processes
  *
  * Campaign: one filter, one enrichment, one CEL field, one Liquid field; outputs to Kafka, the
  * embedded (SQLite) pull store and the output history. Figures:
@@ -135,11 +137,14 @@ async function consumeOnly(topic: string, n: number): Promise<number> {
 interface EngineProc {
   child: ChildProcess
   url: Promise<string>
+  /** CPU seconds (user + system) the engine process has used so far. */
+  cpuSeconds(): number
   stop(): Promise<{ peakRssMb: number }>
 }
 
 function startEngine(env: Record<string, string>): EngineProc {
-  const child = spawn(process.execPath, [BIN, 'start', '--port', '0'], {
+  const args = (process.env.BENCH_ENGINE_NODE_ARGS ?? '').split(' ').filter(Boolean)
+  const child = spawn(process.execPath, [...args, BIN, 'start', '--port', '0'], {
     env: { ...process.env, RIFFLE_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -159,6 +164,13 @@ function startEngine(env: Record<string, string>): EngineProc {
   return {
     child,
     url,
+    cpuSeconds: () => {
+      // /proc/PID/stat: utime and stime are fields 14 and 15, in clock ticks (100 per second)
+      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8')
+        .replace(/^.*\) /, '')
+        .split(' ')
+      return (Number(fields[11]) + Number(fields[12])) / 100
+    },
     stop: async () => {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8')
       const peakRssMb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024
@@ -194,7 +206,10 @@ async function prepare(dataDir: string, topic: string, out: string) {
 }
 
 /** Riffle at saturation: the whole backlog, from the first commit to the last. */
-async function riffleSaturation(topic: string, n: number): Promise<{ rate: number; peakRssMb: number }> {
+async function riffleSaturation(
+  topic: string,
+  n: number,
+): Promise<{ rate: number; peakRssMb: number; cpuMsPer1k: number }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-engine-'))
   const out = `bench-out-${id()}`
   await prepare(dataDir, topic, out)
@@ -206,18 +221,25 @@ async function riffleSaturation(topic: string, n: number): Promise<{ rate: numbe
   })
   const url = await engine.url
   let first = 0
+  let firstCount = 0
+  let firstCpu = 0
   let count = 0
   const deadline = Date.now() + 600_000
   while (count < n && Date.now() < deadline) {
     count = await committedCount(url).catch(() => 0)
-    if (count > 0 && first === 0) first = performance.now()
+    if (count > 0 && first === 0) {
+      first = performance.now()
+      firstCount = count
+      firstCpu = engine.cpuSeconds()
+    }
     await sleep(20)
   }
   const elapsed = performance.now() - first
+  const cpuMsPer1k = ((engine.cpuSeconds() - firstCpu) * 1e6) / (count - firstCount)
   const { peakRssMb } = await engine.stop()
   rmSync(dataDir, { recursive: true, force: true })
   if (count < n) throw new Error(`riffle processed ${count} of ${n} events in time`)
-  return { rate: (n / elapsed) * 1000, peakRssMb }
+  return { rate: (n / elapsed) * 1000, peakRssMb, cpuMsPer1k }
 }
 
 /** Latency from the event's time to its output being readable (read_committed), at a fixed offered rate. */
@@ -341,27 +363,36 @@ async function kafkajsBaseline(topic: string, n: number): Promise<number> {
 async function main() {
   const started = Date.now()
   const backlog = `bench-in-${id()}`
-  await createTopics(backlog)
-  process.stderr.write(`producing ${EVENTS} events to ${backlog}…\n`)
-  await produceBacklog(backlog, EVENTS)
+  if (process.env.BENCH_ONLY !== 'latency') {
+    await createTopics(backlog)
+    process.stderr.write(`producing ${EVENTS} events to ${backlog}…\n`)
+    await produceBacklog(backlog, EVENTS)
+  }
 
+  const only = process.env.BENCH_ONLY
   const ceiling: number[] = []
   const riffle: number[] = []
   const rss: number[] = []
-  for (let r = 0; r < RUNS; r++) {
+  const cpu: number[] = []
+  for (let r = 0; r < (only === 'latency' ? 0 : RUNS); r++) {
     ceiling.push(await consumeOnly(backlog, EVENTS))
     const s = await riffleSaturation(backlog, EVENTS)
     riffle.push(s.rate)
     rss.push(s.peakRssMb)
+    cpu.push(s.cpuMsPer1k)
     process.stderr.write(
-      `run ${r + 1}: ceiling ${ceiling.at(-1)!.toFixed(0)}/s, riffle ${s.rate.toFixed(0)}/s, peak RSS ${s.peakRssMb.toFixed(0)} MB\n`,
+      `run ${r + 1}: ceiling ${ceiling.at(-1)!.toFixed(0)}/s, riffle ${s.rate.toFixed(0)}/s (${s.cpuMsPer1k.toFixed(1)} CPU-ms per 1,000 events), peak RSS ${s.peakRssMb.toFixed(0)} MB\n`,
     )
   }
-  const kjTopic = `bench-kj-${id()}`
-  await createTopics(kjTopic)
-  await produceBacklog(kjTopic, KAFKAJS_EVENTS)
-  const kafkajs = await kafkajsBaseline(kjTopic, KAFKAJS_EVENTS)
-  process.stderr.write(`kafkajs baseline: ${kafkajs.toFixed(0)}/s\n`)
+  if (only === 'saturation') process.exit(0)
+  let kafkajs = Number.NaN
+  if (only !== 'latency') {
+    const kjTopic = `bench-kj-${id()}`
+    await createTopics(kjTopic)
+    await produceBacklog(kjTopic, KAFKAJS_EVENTS)
+    kafkajs = await kafkajsBaseline(kjTopic, KAFKAJS_EVENTS)
+    process.stderr.write(`kafkajs baseline: ${kafkajs.toFixed(0)}/s\n`)
+  }
 
   const rate = Number(process.env.BENCH_LATENCY_RATE ?? Math.round(median(riffle) * 0.7))
   process.stderr.write(`latency at ${rate} events/s for ${LATENCY_SECONDS} s…\n`)
@@ -375,6 +406,7 @@ async function main() {
     ceilingEventsPerSec: Math.round(median(ceiling)),
     riffleEventsPerSec: Math.round(median(riffle)),
     riffleVsCeiling: +(median(riffle) / median(ceiling)).toFixed(3),
+    riffleCpuMsPer1kEvents: +median(cpu).toFixed(1),
     kafkajsEventsPerSec: Math.round(kafkajs),
     riffleVsKafkajs: +(median(riffle) / kafkajs).toFixed(2),
     latencyOfferedPerSec: rate,
@@ -394,7 +426,7 @@ async function main() {
       '| figure | median |',
       '|---|---|',
       `| consume-only ceiling (@platformatic/kafka) | ${result.ceilingEventsPerSec} events/s |`,
-      `| Riffle, full pipeline | ${result.riffleEventsPerSec} events/s (${(result.riffleVsCeiling * 100).toFixed(0)}% of the ceiling) |`,
+      `| Riffle, full pipeline | ${result.riffleEventsPerSec} events/s (${(result.riffleVsCeiling * 100).toFixed(0)}% of the ceiling), ${result.riffleCpuMsPer1kEvents} CPU-ms per 1,000 events |`,
       `| kafkajs, hand-written | ${result.kafkajsEventsPerSec} events/s (Riffle ${result.riffleVsKafkajs}×) |`,
       `| latency at ${rate}/s (70%) | p50 ${lat.p50} ms, p99 ${lat.p99} ms |`,
       `| engine peak RSS | ${result.peakRssMb} MB |`,

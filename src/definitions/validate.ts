@@ -6,7 +6,7 @@
 
 import type { Environment } from '@marcbachmann/cel-js'
 import { Cron } from 'croner'
-import type { Issue } from '../errors.js'
+import { type Issue, type TextSpan, textSpan } from '../errors.js'
 import {
   assignable,
   type CelScope,
@@ -56,7 +56,13 @@ export interface CompiledCampaign {
   /** The rest of `where`: run after enrichment. */
   whereRest: CompiledCel | undefined
   dedupeKey: CompiledCel | undefined
-  content: Array<{ name: string; evaluate: CompiledCel | undefined; render: CompiledTemplate | undefined }>
+  content: Array<{
+    name: string
+    evaluate: CompiledCel | undefined
+    render: CompiledTemplate | undefined
+    /** The names in scope a template reads (its variables' first segments). */
+    reads?: string[]
+  }>
   outputs: Array<
     | { kind: 'kafka'; topic: string; key: CompiledCel | undefined }
     | {
@@ -109,8 +115,9 @@ export function parseDurationMs(d: string): number {
 
 class Collector {
   readonly issues: Issue[] = []
-  add(at: Located, rel: PathSegment[], message: string): void {
-    this.issues.push(issueAt(at.source, [...at.path, ...rel], message))
+  add(at: Located, rel: PathSegment[], message: string, span?: TextSpan): void {
+    const issue = issueAt(at.source, [...at.path, ...rel], message)
+    this.issues.push(span ? { ...issue, span } : issue)
   }
 }
 
@@ -317,12 +324,19 @@ function checkCampaign(
     if (!r.ok) {
       const rule = r.unknownVariable ? realtimeRule(r.unknownVariable) : undefined
       const where = r.offset !== undefined ? ` (at character ${r.offset + 1})` : ''
-      c.add(at, rel, rule ? `${rule}, in \`${expr}\`` : `CEL error in \`${expr}\`${where}: ${r.message}`)
+      const span = r.offset !== undefined ? textSpan(expr, r.offset, r.end) : undefined
+      c.add(
+        at,
+        rel,
+        rule ? `${rule}, in \`${expr}\`` : `CEL error in \`${expr}\`${where}: ${r.message}`,
+        span,
+      )
       return undefined
     }
     const problem = expect?.(r.type)
     if (problem) {
-      c.add(at, rel, `${problem} in \`${expr}\``)
+      // The whole expression has the wrong type: mark all of it.
+      c.add(at, rel, `${problem} in \`${expr}\``, textSpan(expr, 0, expr.length))
       return undefined
     }
     return r
@@ -396,13 +410,23 @@ function checkCampaign(
       const t = checkTemplate(value.template)
       if (!t.ok) {
         const pos = t.line !== undefined ? ` (template line ${t.line}, column ${t.column})` : ''
-        c.add(at, ['content', name, 'template'], `Liquid error${pos}: ${t.message}`)
+        c.add(
+          at,
+          ['content', name, 'template'],
+          `Liquid error${pos}: ${t.message}`,
+          t.offset !== undefined ? textSpan(value.template, t.offset, t.end) : undefined,
+        )
       } else {
         for (const segs of t.roots) {
           const problem = templateReference(segs, scope, realtime)
           if (problem) c.add(at, ['content', name, 'template'], problem)
         }
-        content.push({ name, evaluate: undefined, render: t.render })
+        content.push({
+          name,
+          evaluate: undefined,
+          render: t.render,
+          reads: [...new Set(t.roots.map((segs) => String(segs[0])))],
+        })
       }
       contentTypes[name] = 'string'
     }

@@ -512,17 +512,33 @@ async function applyFrequency(live: Candidate[], history: HistoryPort, now: numb
 function renderContent(c: Candidate): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   const scope = { ...c.scope, cell: c.cell }
+  let liquidScope: Record<string, unknown> | undefined
   for (const item of c.campaign.compiled.content) {
     if (item.evaluate) out[item.name] = plain(item.evaluate(scope))
-    else if (item.render) out[item.name] = item.render(plainScope(scope))
+    else if (item.render) {
+      liquidScope ??= plainScope(scope, c.campaign.compiled.content)
+      out[item.name] = item.render(liquidScope)
+    }
   }
   return out
 }
 
-/** Liquid reads plain values: BigInt and Date become numbers and ISO strings. */
-function plainScope(scope: Record<string, unknown>): Record<string, unknown> {
+/**
+ * Liquid reads plain values: BigInt and Date become numbers and ISO strings. Only the names the
+ * campaign's templates read are converted, once per activation for all its templates.
+ */
+function plainScope(
+  scope: Record<string, unknown>,
+  content: CampaignRuntime['compiled']['content'],
+): Record<string, unknown> {
   const out: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(scope)) out[k] = plain(v)
+  for (const item of content) {
+    if (!item.reads) {
+      if (item.render) return Object.fromEntries(Object.entries(scope).map(([k, v]) => [k, plain(v)]))
+      continue
+    }
+    for (const k of item.reads) if (!(k in out) && Object.hasOwn(scope, k)) out[k] = plain(scope[k])
+  }
   return out
 }
 

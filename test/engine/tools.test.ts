@@ -55,6 +55,7 @@ campaigns:
     where: event.amount >= 100.0 && (profile == null || profile.segment != "staff")
     content:
       message: { template: "Thanks {{ profile.first_name | default: 'friend' }}!" }
+      detail: { template: "v{{ campaign.version }} {{ cell }} {{ event.amount }} {{ campaign.name }}" }
     outputs:
       - pull: { collection: profile, key: event.customer_id, set: { segment: '"buyer"' } }
 `),
@@ -101,6 +102,8 @@ campaigns:
       ],
     )
     assert.equal(d.content.message, 'Thanks Ann!')
+    // Liquid sees plain values: the campaign's version (a CEL integer) as a number
+    assert.equal(d.content.detail, 'v1 default 150 thanks')
     assert.deepEqual(d.outputs[0].channel, 'pull:profile')
     assert.deepEqual(d.outputs[0].wouldWrite.set, { segment: 'buyer' })
 
