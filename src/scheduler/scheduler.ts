@@ -31,6 +31,7 @@ import type { Logger } from '../log.js'
 import type { PullStore } from '../pull/store.js'
 import { latestDue, parseSchedule } from './cron.js'
 import { type RunRecord, RunStore, type RunTrigger } from './runs.js'
+import { checkOutputTypes } from './typecheck.js'
 
 export interface SchedulerDeps {
   db: SqlDatabase
@@ -381,9 +382,14 @@ export class Scheduler {
           : `select * from ${quoteTable(audience.table!)}`
       const tableWhere =
         audience.sql === undefined && audience.where ? compileChecked(audience.where) : undefined
-      // The columns first: a missing key column is named before any work is done.
-      for await (const b of this.#deps.datastore.query(`select * from (${base}) as riffle_audience limit 0`))
+      // The columns first: a missing key column, or a column whose type does not fit the pull
+      // field it fills, is named before any row is read or anything written.
+      for await (const b of this.#deps.datastore.query(
+        `select * from (${base}) as riffle_audience limit 0`,
+      )) {
         checkColumns(b.columns, keyColumn, name)
+        checkOutputTypes(campaign, snap.definitions.collections, b.columns)
+      }
       if (run.rowsSelected === null) {
         let n = 0
         for await (const b of this.#deps.datastore.query(

@@ -184,8 +184,22 @@ campaigns:
       band: 'row.score >= 1.0 ? "high" : "low"'
     outputs:
       - pull: { collection: pgscores, key: string(row.customer_id), set: { score: row.score, band: content.band, orders: double(row.orders) } }
+  - name: pg-text-score
+    trigger: { manual: true }
+    audience: { sql: "select customer_id, name from customers" }
+    outputs:
+      - pull: { collection: pgscores, key: string(row.customer_id), set: { score: row.name } }
 `)
     const s = await h.scheduler({ batchSize: 1000 })
+    // the column types come from PostgreSQL too: text into a number field fails before any read
+    const bad = await (await s.runNow('pg-text-score')).done
+    assert.equal(bad.status, 'failed')
+    assert.equal(bad.rowsSelected, null)
+    assert.deepEqual(bad.outputs, {})
+    assert.match(
+      bad.message!,
+      /campaign "pg-text-score", outputs\[0\]\.pull\.set\.score: field "score" of collection "pgscores" is number, but `row\.name` has type string from column "name" \(text\)/,
+    )
     const end = await (await s.runNow('pg-scores')).done
     const expected = Math.floor(ROWS / 3)
     assert.equal(end.status, 'succeeded', end.errors.join('; '))
