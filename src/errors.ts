@@ -43,6 +43,29 @@ export interface Issue {
   file?: string
   line?: number
   column?: number
+  /**
+   * Where in the expression or template (the text at `path`) the problem is, when the CEL or
+   * Liquid compiler says: character offsets `start` (0-based) to `end` (exclusive; equal to `start`
+   * at the end of the text), and the `line` and `column` (1-based) of `start` in that text.
+   */
+  span?: TextSpan
+}
+
+export interface TextSpan {
+  start: number
+  end: number
+  line: number
+  column: number
+}
+
+/** A span of `text` from `start` to `end` (clamped to the text), with the line and column of `start`. */
+export function textSpan(text: string, start: number, end = start): TextSpan {
+  const s = Math.max(0, Math.min(start, text.length))
+  const e = Math.max(s, Math.min(end, text.length))
+  const before = text.slice(0, s)
+  const line = before.split('\n').length
+  const column = s - (before.lastIndexOf('\n') + 1) + 1
+  return { start: s, end: e, line, column }
 }
 
 export class RiffleError extends Error {

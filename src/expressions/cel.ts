@@ -44,7 +44,7 @@ export interface CelScope {
 
 export type CheckResult =
   | { ok: true; type: string; evaluate: CompiledCel }
-  | { ok: false; message: string; offset?: number; unknownVariable?: string }
+  | { ok: false; message: string; offset?: number; end?: number; unknownVariable?: string }
 
 // One shared runtime environment; every variable is dynamic there because checking already happened.
 const runtime = new Environment({ unlistedVariablesAreDyn: true, enableOptionalTypes: true })
@@ -122,13 +122,14 @@ export function checkCel(env: Environment, expression: string): CheckResult {
 }
 
 function failure(e: unknown): CheckResult {
-  const err = e as { message?: string; range?: { start?: number } } | undefined
+  const err = e as { message?: string; range?: { start?: number; end?: number } } | undefined
   const first = (err?.message ?? String(e)).split('\n')[0] ?? 'invalid expression'
   const unknown = /^Unknown variable: ([A-Za-z_][A-Za-z0-9_]*)/.exec(first)?.[1]
   return {
     ok: false,
     message: first,
     ...(typeof err?.range?.start === 'number' ? { offset: err.range.start } : {}),
+    ...(typeof err?.range?.end === 'number' ? { end: err.range.end } : {}),
     ...(unknown ? { unknownVariable: unknown } : {}),
   }
 }
