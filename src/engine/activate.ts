@@ -145,20 +145,19 @@ export async function activateBatch(
   const dry = opts.dryRun ?? false
   const all: Candidate[] = []
   const outside: Candidate[] = []
+  // `campaign` and `now` are read-only in every expression: one object each, shared by the batch.
+  const nowDate = new Date(now)
   for (const { campaign, triggers } of work) {
     const notYet = campaign.startAt !== undefined && now < campaign.startAt
     const over = campaign.endAt !== undefined && now > campaign.endAt
     if ((notYet || over) && !dry) continue
+    const campaignScope = { name: campaign.name, version: BigInt(campaign.version) }
     for (const trigger of triggers) {
       ;(notYet || over ? outside : all).push({
         campaign,
         trigger,
         id: activationId(campaign.name, campaign.version, trigger.source, trigger.customerKey),
-        scope: {
-          ...trigger.scope,
-          campaign: { name: campaign.name, version: BigInt(campaign.version) },
-          now: new Date(now),
-        },
+        scope: { ...trigger.scope, campaign: campaignScope, now: nowDate },
         status: undefined,
         reason: undefined,
         cell: '',
