@@ -2,7 +2,14 @@
  * The embedded data store: one DuckDB file. It is opened for each operation and closed when the
  * last one ends, so that `riffle datastore load` from another process can take the file between
  * runs (DuckDB lets one process at a time open a file for writing).
+ *
+ * The file's DuckDB instance runs with `enable_external_access = false` and a locked configuration:
+ * audience SQL (and `riffle datastore query`) reads the data store's tables and nothing else — no
+ * files (read_csv, read_parquet, COPY, ATTACH, glob), no network, no extension installs. Loading a
+ * file is the one way in: a separate in-memory DuckDB reads it and its chunks are appended to the
+ * file's table, as the PostgreSQL backend does.
  */
+import { randomUUID } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import {
@@ -23,6 +30,7 @@ import {
   type QueryBatch,
   type QueryOptions,
   queryFailed,
+  quoteIdent,
   quoteTable,
   type TableInfo,
 } from './store.js'
@@ -44,7 +52,12 @@ export class DuckDbDataStore implements DataStore {
     try {
       this.#instance ??= (async () => {
         if (this.file !== ':memory:') mkdirSync(dirname(this.file), { recursive: true })
-        return DuckDBInstance.create(this.file, { threads: '4' })
+        return DuckDBInstance.create(this.file, {
+          threads: '4',
+          enable_external_access: 'false',
+          autoinstall_known_extensions: 'false',
+          lock_configuration: 'true',
+        })
       })()
       const instance = await this.#instance.catch((e) => {
         this.#instance = undefined
@@ -77,42 +90,90 @@ export class DuckDbDataStore implements DataStore {
     const target = quoteTable(table)
     const format = fileFormat(file)
     const reader = format === 'parquet' ? `read_parquet(${sqlString(file)})` : `read_csv(${sqlString(file)})`
+    const parts = table.split('.')
+    const bare = parts.pop()!
+    const schema = parts[0]
+    // The file is read by its own in-memory DuckDB, which may read files; the data store's may not.
+    const fileReader = await DuckDBInstance.create(':memory:', { threads: '2' })
+    const rconn = await fileReader.connect()
     const conn = await this.#acquire()
+    const staging = `_riffle_load_${randomUUID().replace(/-/g, '').slice(0, 12)}`
+    const stagingRef = schema ? `"${schema}"."${staging}"` : `"${staging}"`
+    let staged = false
+    let rows = 0
     const timer = opts.onProgress
       ? setInterval(() => {
-          const p = conn.progress
-          opts.onProgress!({ rows: Number(p.rows_processed), percent: p.percentage })
+          const p = rconn.progress
+          opts.onProgress!({ rows, percent: p.percentage >= 0 ? Math.min(99, p.percentage) : -1 })
         }, 250)
       : undefined
     try {
-      const replace = opts.replace ?? true
-      const exists =
-        (
-          await conn.runAndReadAll(
-            'select count(*)::integer as n from information_schema.tables where table_name = ?',
-            [table.split('.').pop()!],
-          )
-        ).getRowObjectsJS()[0]?.n !== 0
-      const sql =
-        replace || !exists
-          ? `create or replace table ${target} as select * from ${reader}`
-          : `insert into ${target} select * from ${reader}`
-      let r: Awaited<ReturnType<DuckDBConnection['run']>>
+      let result: Awaited<ReturnType<DuckDBConnection['stream']>>
       try {
-        r = await conn.run(sql)
+        result = await rconn.stream(`select * from ${reader}`)
       } catch (e) {
         const msg = (e as Error).message.split('\n')[0]
         throw riffleError('RIFFLE_BAD_REQUEST', `cannot load ${file} into ${table}: ${msg}`, { cause: e })
       }
-      const rows =
-        replace || !exists
-          ? Number((await conn.runAndReadAll(`select count(*) as n from ${target}`)).getRowObjectsJS()[0]!.n)
-          : Number(r.rowsChanged)
+      const names = result.columnNames()
+      const types = result.columnTypes().map((t) => t.toString())
+      await conn.run(
+        `create table ${stagingRef} (${names.map((n, i) => `${quoteIdent(n)} ${types[i]}`).join(', ')})`,
+      )
+      staged = true
+      const appender = await conn.createAppender(staging, schema ?? null)
+      try {
+        for (;;) {
+          let chunk: Awaited<ReturnType<typeof result.fetchChunk>>
+          try {
+            chunk = await result.fetchChunk()
+          } catch (e) {
+            const msg = (e as Error).message.split('\n')[0]
+            throw riffleError('RIFFLE_BAD_REQUEST', `cannot load ${file} into ${table}: ${msg}`, { cause: e })
+          }
+          if (!chunk || chunk.rowCount === 0) break
+          appender.appendDataChunk(chunk)
+          rows += chunk.rowCount
+        }
+        appender.flushSync()
+      } finally {
+        appender.closeSync()
+      }
+      const exists =
+        (
+          await conn.runAndReadAll(
+            `select count(*)::integer as n from information_schema.tables where table_name = ? and table_schema = ?`,
+            [bare, schema ?? 'main'],
+          )
+        ).getRowObjectsJS()[0]?.n !== 0
+      await conn.run('begin transaction')
+      try {
+        if ((opts.replace ?? true) || !exists) {
+          await conn.run(`drop table if exists ${target}`)
+          await conn.run(`alter table ${stagingRef} rename to ${quoteIdent(bare)}`)
+        } else {
+          try {
+            await conn.run(`insert into ${target} select * from ${stagingRef}`)
+          } catch (e) {
+            const msg = (e as Error).message.split('\n')[0]
+            throw riffleError('RIFFLE_BAD_REQUEST', `cannot append ${file} to ${table}: ${msg}`, { cause: e })
+          }
+          await conn.run(`drop table ${stagingRef}`)
+        }
+        await conn.run('commit')
+        staged = false
+      } catch (e) {
+        await conn.run('rollback').catch(() => {})
+        throw e
+      }
       opts.onProgress?.({ rows, percent: 100 })
       return { rows }
     } finally {
       if (timer) clearInterval(timer)
+      if (staged) await conn.run(`drop table if exists ${stagingRef}`).catch(() => {})
       this.#release(conn)
+      rconn.closeSync()
+      fileReader.closeSync()
     }
   }
 
@@ -137,7 +198,7 @@ export class DuckDbDataStore implements DataStore {
           )
         result = await prepared.stream()
       } catch (e) {
-        throw queryFailed(text, e)
+        throw externalAccess(e) ?? queryFailed(text, e)
       }
       const names = result.columnNames()
       const columns: ColumnInfo[] = result.columnTypes().map((t, i) => {
@@ -151,7 +212,7 @@ export class DuckDbDataStore implements DataStore {
         try {
           chunk = await result.fetchChunk()
         } catch (e) {
-          throw queryFailed(text, e)
+          throw externalAccess(e) ?? queryFailed(text, e)
         }
         if (!chunk || chunk.rowCount === 0) break
         const cols = chunk.convertColumns(JSDuckDBValueConverter)
@@ -183,6 +244,7 @@ export class DuckDbDataStore implements DataStore {
                 column_name as c, data_type as d
            from information_schema.columns
           where table_schema not in ('information_schema', 'pg_catalog')
+            and table_name not like '\\_riffle\\_load\\_%' escape '\\'
           order by t, ordinal_position`,
       )
       return groupTables(r.getRowObjectsJS() as Array<{ t: string; c: string; d: string }>)
@@ -197,6 +259,18 @@ export class DuckDbDataStore implements DataStore {
   }
 
   async close(): Promise<void> {}
+}
+
+/** The refusal of a file or network read, as a sentence that says what is allowed instead. */
+function externalAccess(e: unknown): Error | undefined {
+  const msg = e instanceof Error ? e.message : String(e)
+  const m = /Cannot access (?:file|directory) "([^"]*)" - file system operations are disabled/.exec(msg)
+  if (!m) return undefined
+  return riffleError(
+    'RIFFLE_BAD_REQUEST',
+    `the audience may read only the data store's tables, not files or the network: it tried to read "${m[1]}"; load a file with \`riffle datastore load TABLE FILE\` and select from the table`,
+    { cause: e },
+  )
 }
 
 export function groupTables(rows: Array<{ t: string; c: string; d: string }>): TableInfo[] {
