@@ -1,15 +1,19 @@
 /**
  * The web UI, end to end: a real `riffle start` with real Kafka, driven through Debian's chromium.
  * Define a stream from a live sample, build a campaign in the designer, activate it, produce an
- * event, and see the activation in monitoring and history. Screenshots go to test-results/ui/.
+ * event, and see the activation in monitoring and history. Then build a scheduled campaign over a
+ * data store table, run it from the UI and watch its progress. Every page is checked with axe-core
+ * (no serious or critical violation) and for console errors. Screenshots go to test-results/ui/.
  */
 import assert from 'node:assert/strict'
-import { mkdirSync, readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { loadConfig } from '../../src/config.js'
+import { openDataStore } from '../../src/datastore/store.js'
 import { createLogger } from '../../src/log.js'
 import { openRiffle } from '../../src/runtime.js'
 import { createTopic, produce, waitFor } from '../engine/harness.js'
@@ -18,6 +22,11 @@ import { kafkaBrokers, tempDir, uniqueName } from '../helpers.js'
 
 const SHOTS = join(process.cwd(), 'test-results', 'ui')
 const CHROMIUM = process.env.RIFFLE_CHROMIUM ?? '/usr/bin/chromium'
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
+
+/** The data store table of the scheduled campaign: enough rows for a run to take a few seconds. */
+const TABLE = `ui_customers_${Math.random().toString(36).slice(2, 8)}`
+const ROWS = 200_000
 
 let proc: RiffleProcess | undefined
 let browser: Browser | undefined
@@ -50,9 +59,18 @@ let adminKey = ''
 before(async () => {
   mkdirSync(SHOTS, { recursive: true })
   const env = { RIFFLE_DATA_DIR: tmp.dir, RIFFLE_KAFKA_BROKERS: kafkaBrokers().join(',') }
-  const riffle = await openRiffle(loadConfig(env), createLogger('silent'))
+  const config = loadConfig(env)
+  const riffle = await openRiffle(config, createLogger('silent'))
   adminKey = (await riffle.keys.create(['admin'], 'ui e2e')).key
   await riffle.close()
+  const csv = join(tmp.dir, `${TABLE}.csv`)
+  const segments = ['gold', 'silver', 'bronze']
+  const lines = ['customer_id,segment,spend']
+  for (let i = 0; i < ROWS; i++) lines.push(`s${i},${segments[i % 3]},${(i % 1000) + 0.5}`)
+  writeFileSync(csv, `${lines.join('\n')}\n`)
+  const store = await openDataStore(config.datastoreUrl, config.dataDir)
+  assert.equal((await store.load(TABLE, csv)).rows, ROWS)
+  await store.close()
   url = (await startRiffle(env, join(tmp.dir, 'riffle.log'))).replace('0.0.0.0', '127.0.0.1')
   await waitFor('ready', async () => (await fetch(`${url}/readyz`)).ok, 60_000)
   browser = await chromium.launch({
@@ -74,6 +92,52 @@ async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true })
 }
 
+interface AxeViolation {
+  id: string
+  impact: string | null
+  help: string
+  nodes: Array<{ target: unknown[]; failureSummary?: string }>
+}
+
+/** Runs axe-core on the page as it is now; fails on any serious or critical violation. */
+async function accessible(page: Page, what: string): Promise<void> {
+  if (!(await page.evaluate('typeof axe !== "undefined"'))) await page.evaluate(AXE)
+  const violations = (await page.evaluate(
+    'axe.run(document, { resultTypes: ["violations"] }).then((r) => r.violations)',
+  )) as AxeViolation[]
+  const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+  assert.deepEqual(
+    bad.map(
+      (v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`,
+    ),
+    [],
+    `accessibility violations on ${what}`,
+  )
+}
+
+/** A fresh page that records console errors and uncaught exceptions. */
+async function newPage(): Promise<{ page: Page; consoleErrors: string[] }> {
+  const page = await browser!.newPage({ viewport: { width: 1366, height: 900 } })
+  const consoleErrors: string[] = []
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text())
+  })
+  page.on('pageerror', (e) => consoleErrors.push(e.message))
+  page.setDefaultTimeout(30_000)
+  return { page, consoleErrors }
+}
+
+async function api(method: string, path: string, body?: unknown): Promise<unknown> {
+  const r = await fetch(`${url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  const text = await r.text()
+  assert.ok(r.ok, `${method} ${path}: ${r.status} ${text}`)
+  return text ? JSON.parse(text) : undefined
+}
+
 test('a stream from a sample, a campaign from the designer, and its activation in monitoring and history', async () => {
   const topic = uniqueName('ui.purchases')
   const stream = uniqueName('purchases').replaceAll('.', '-')
@@ -92,16 +156,11 @@ test('a stream from a sample, a campaign from the designer, and its activation i
     })),
   )
 
-  const page = await browser!.newPage({ viewport: { width: 1366, height: 900 } })
-  const consoleErrors: string[] = []
-  page.on('console', (m) => {
-    if (m.type() === 'error') consoleErrors.push(m.text())
-  })
-  page.on('pageerror', (e) => consoleErrors.push(e.message))
-  page.setDefaultTimeout(30_000)
+  const { page, consoleErrors } = await newPage()
 
   // Sign in.
   await page.goto(`${url}/`)
+  await accessible(page, 'the sign-in page')
   await shot(page, '01-signin')
   await page.getByLabel('API key').fill('rfl_not_a_key')
   await page.getByRole('button', { name: 'Sign in' }).click()
@@ -110,6 +169,9 @@ test('a stream from a sample, a campaign from the designer, and its activation i
   await page.getByLabel('API key').fill(adminKey)
   await page.getByRole('button', { name: 'Sign in' }).click()
   await page.getByRole('heading', { name: 'Streams' }).waitFor()
+  // Who signed in, as GET /api/v1/whoami says.
+  assert.equal((await page.locator('.top .who').textContent())?.trim(), 'ui e2e · admin')
+  await accessible(page, 'the streams page')
 
   // Define the stream from a live sample.
   await page.getByRole('button', { name: 'New stream' }).click()
@@ -120,6 +182,7 @@ test('a stream from a sample, a campaign from the designer, and its activation i
   await page.getByRole('button', { name: 'Infer fields' }).click()
   await page.getByText(/Inferred \d+ fields/).waitFor()
   assert.equal(await page.getByLabel('Customer key field').inputValue(), 'customer_id')
+  await accessible(page, 'the stream editor')
   await shot(page, '02-stream-editor')
   await page.getByRole('button', { name: 'Save stream' }).click()
   await page.getByRole('cell', { name: stream, exact: true }).waitFor()
@@ -131,7 +194,8 @@ test('a stream from a sample, a campaign from the designer, and its activation i
   await page.getByLabel('Name', { exact: true }).fill(campaign)
   await page.getByLabel('Stream', { exact: true }).selectOption(stream)
   await page.getByLabel(/^Condition/).fill('event.amount >= ')
-  await page.locator('.step').filter({ hasText: '3. Audience' }).locator('.issues').waitFor()
+  await page.locator('#c-where[aria-invalid="true"]').waitFor()
+  assert.match((await page.locator('#c-where-error').textContent()) ?? '', /^Line 1, column 17: /)
   await page.getByLabel(/^Condition/).fill('')
   await page
     .getByLabel('Insert a field into Condition (CEL), empty for every event')
@@ -162,6 +226,7 @@ test('a stream from a sample, a campaign from the designer, and its activation i
   )
   await page.getByRole('button', { name: 'Dry run', exact: true }).click()
   await page.locator('pre[title="Dry run result"]').getByText('THX-o3').first().waitFor()
+  await accessible(page, 'the campaign designer')
   await shot(page, '04-campaign-designer')
 
   // Produce an event until the engine, which picks the campaign up live, acts on it.
@@ -194,18 +259,181 @@ test('a stream from a sample, a campaign from the designer, and its activation i
   await page.getByLabel('Offset').fill('0')
   await page.getByRole('button', { name: 'Trace' }).click()
   await page.locator('pre[title="Trace result"]').getByText(campaign).first().waitFor()
+  await accessible(page, 'the monitoring page')
   await shot(page, '05-monitoring')
 
   await page.getByRole('link', { name: 'History' }).click()
   await page.getByRole('cell', { name: 'c42', exact: true }).first().waitFor()
   assert.ok(await page.getByText('THX-o42-').first().isVisible())
+  await accessible(page, 'the history page')
   await shot(page, '06-history')
 
   await page.getByRole('link', { name: 'Pull Marketing' }).click()
   await page.getByLabel('Customer key').fill('c42')
   await page.getByRole('button', { name: 'Look up' }).click()
   await page.getByRole('heading', { name: 'Recent activations for c42' }).waitFor()
+  await accessible(page, 'the Pull Marketing page')
   await shot(page, '07-pull-lookup')
 
+  assert.deepEqual(consoleErrors, [], `console errors: ${consoleErrors.join('\n')}`)
+})
+
+test('a scheduled campaign over a data store table, built in the designer, run from the UI with its progress', async (t) => {
+  const collection = uniqueName('segments').replaceAll('.', '_').replaceAll('-', '_')
+  const campaign = uniqueName('nightly').replaceAll('.', '-')
+  await api('POST', '/api/v1/collections', {
+    name: collection,
+    key: 'customer_id',
+    fields: [
+      { name: 'segment', type: 'string' },
+      { name: 'offer', type: 'string' },
+    ],
+  })
+  const { page, consoleErrors } = await newPage()
+  await page.goto(`${url}/`)
+  await page.getByLabel('API key').fill(adminKey)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByRole('heading', { name: 'Streams' }).waitFor()
+
+  await page.getByRole('link', { name: 'Campaigns' }).click()
+  await page.getByRole('button', { name: 'New campaign' }).click()
+  await page.getByLabel('Name', { exact: true }).fill(campaign)
+  await page.getByLabel('Trigger kind').selectOption('schedule')
+  await page.getByLabel('Cron schedule').fill('0 3 * * *')
+  await page.getByLabel('Time zone').fill('Europe/London')
+
+  // The audience comes from the data store's tables, and `row.<column>` from the table's columns.
+  await page.getByLabel('Audience from').selectOption('table')
+  await page
+    .getByLabel('Table', { exact: true })
+    .locator('option', { hasText: TABLE })
+    .waitFor({ state: 'attached' })
+  const tableOptions = await page.getByLabel('Table', { exact: true }).locator('option').allTextContents()
+  assert.ok(
+    tableOptions.some((o) => o.startsWith(`${TABLE} (3 columns)`)),
+    `the table picker offers ${TABLE}: ${tableOptions.join(' | ')}`,
+  )
+  await page.getByLabel('Table', { exact: true }).selectOption(TABLE)
+  await page.getByLabel('Customer key column').selectOption('customer_id')
+  await page.getByText(`row.spend: number`).waitFor()
+  const rowPicks = await page
+    .getByLabel('Insert a field into Condition (CEL), empty for every row')
+    .locator('option')
+    .allTextContents()
+  for (const f of ['row.customer_id', 'row.segment', 'row.spend'])
+    assert.ok(rowPicks.includes(f), `the condition picker offers ${f}: ${rowPicks.join(' | ')}`)
+  assert.ok(!rowPicks.some((p) => p.startsWith('event.')), 'no event fields for a scheduled campaign')
+  await page.getByLabel('Insert a field into Condition (CEL), empty for every row').selectOption('row.spend')
+  await page.getByLabel(/^Condition/).press('End')
+  await page.getByLabel(/^Condition/).pressSequentially(' >= 0.0')
+  assert.equal(await page.getByLabel(/^Condition/).inputValue(), 'row.spend >= 0.0')
+
+  // The expression editor marks a CEL error where it is, accessibly; then a Liquid one.
+  await page.getByRole('button', { name: 'Add content field' }).click()
+  await page.getByLabel('Content field').fill('offer')
+  const expr = page.getByLabel('Expression for offer', { exact: true })
+  await expr.fill('"OFFER-" + row.segment +')
+  await page.locator('#c-content-0-value[aria-invalid="true"]').waitFor()
+  const describedBy = await expr.getAttribute('aria-describedby')
+  assert.ok(describedBy, 'the invalid expression is described by its error')
+  const errorText = await page.locator(`[id="${describedBy}"]`).textContent()
+  assert.match(errorText ?? '', /^Line 1, column 25: /)
+  const mark = page.locator('.expr-box').filter({ has: expr }).locator('.expr-marks mark')
+  await mark.waitFor()
+  assert.equal(await mark.getAttribute('data-start'), '24')
+  await accessible(page, 'the designer with an expression error')
+  await shot(page, '08-expression-error')
+  await expr.fill('"OFFER-" + row.segment')
+  await page.locator('#c-content-0-value:not([aria-invalid])').waitFor()
+  assert.equal(await mark.count(), 0, 'the mark goes once the expression is valid')
+  await page.getByLabel('Kind', { exact: true }).selectOption('liquid')
+  const template = page.getByLabel('Template for offer', { exact: true })
+  await template.fill('Hello {{ row.segment | nope }}')
+  await page.locator('#c-content-0-value[aria-invalid="true"]').waitFor()
+  assert.match(
+    (await page.locator('#c-content-0-value-error').textContent()) ?? '',
+    /Line 1, column 7: .*filter/,
+  )
+  assert.equal(
+    await page.locator('.expr-box').filter({ has: template }).locator('.expr-marks mark').textContent(),
+    '{{ row.segment | nope }}',
+  )
+  await page.getByLabel('Kind', { exact: true }).selectOption('cel')
+  await expr.fill('"OFFER-" + row.segment')
+
+  // Write each row's segment and offer into the Pull Marketing database.
+  await page.getByRole('button', { name: 'Add Pull output' }).click()
+  await page.getByLabel('Collection', { exact: true }).last().selectOption(collection)
+  await page.getByLabel('Record key', { exact: true }).fill('row.customer_id')
+  await page.getByLabel('Set segment (optional)', { exact: true }).fill('row.segment')
+  await page.getByLabel('Set offer (optional)', { exact: true }).fill('content.offer')
+  await page.getByText('The campaign is valid.').waitFor()
+  await page.getByRole('button', { name: 'Save' }).click()
+  await page.getByText(/^Saved version \d+\.$/).waitFor()
+
+  // Run it now and watch the progress refresh while it goes.
+  const runs = page.getByRole('table', { name: `Runs of ${campaign}` })
+  await page.getByRole('button', { name: 'Run now' }).click()
+  await page.getByText(/^Started run /).waitFor()
+  const seen = new Set<string>()
+  const started = Date.now()
+  let running = 0
+  for (;;) {
+    const row = runs.locator('tbody tr').first()
+    const status = (await row.locator('.status').textContent()) ?? ''
+    const progress = (await row.locator('.run-rows').textContent()) ?? ''
+    if (status === 'running') {
+      running++
+      seen.add(progress)
+      if (running === 1) await shot(page, '09-scheduled-run-progress')
+    }
+    if (status !== 'running') {
+      assert.equal(status, 'succeeded', `the run ended ${status}`)
+      break
+    }
+    assert.ok(Date.now() - started < 120_000, 'the run did not end within 2 minutes')
+    await sleep(150)
+  }
+  const took = Date.now() - started
+  const done = await runs.locator('tbody tr').first().locator('.run-rows').textContent()
+  assert.equal(done, `${ROWS.toLocaleString('en')} of ${ROWS.toLocaleString('en')} rows (100%)`)
+  const bar = runs.locator('tbody tr').first().getByRole('progressbar')
+  assert.equal(await bar.getAttribute('value'), String(ROWS))
+  assert.equal(await bar.getAttribute('max'), String(ROWS))
+  // While running, the progress was re-read (at least two values) and showed rows done below
+  // rows selected, counted (a percentage under 100).
+  const partial = [...seen].filter((p) => / of [\d,]+ rows \((\d|[1-9]\d)%\)$/.test(p))
+  assert.ok(
+    seen.size >= 2 && partial.length >= 1,
+    `the progress refreshed while running (run seen for ${took} ms): ${[...seen].join(' | ')}`,
+  )
+  t.diagnostic(`a run of ${ROWS} rows, seen in the UI for ${took} ms: ${[...seen].join(' | ')}`)
+  await accessible(page, 'the scheduled campaign designer')
+  await shot(page, '10-scheduled-designer')
+
+  // The run on the history and runs page, and in detail.
+  await page.getByRole('link', { name: 'History', exact: true }).click()
+  const all = page.getByRole('table', { name: 'Runs, newest first' })
+  const link = all.getByRole('link', { name: new RegExp(`^${campaign}\\.manual\\.`) })
+  await link.waitFor()
+  await accessible(page, 'the history and runs page')
+  await shot(page, '11-history-runs')
+  await link.click()
+  await page.getByRole('heading', { name: /^Run / }).waitFor()
+  await page.getByRole('row', { name: /pull/ }).waitFor()
+  assert.match(
+    (await page.getByRole('row', { name: /pull/ }).textContent()) ?? '',
+    new RegExp(`ok ${ROWS.toLocaleString('en')}`),
+  )
+  assert.match((await page.getByRole('row', { name: /sent/ }).textContent()) ?? '', /sent/)
+  await page.getByText('None.').waitFor() // no errors
+  await accessible(page, 'the run page')
+  await shot(page, '12-run-detail')
+
+  // The Pull Marketing database holds what the run wrote.
+  const rec = (await api('GET', `/api/v1/collections/${collection}/records/s7`)) as {
+    fields: Record<string, unknown>
+  }
+  assert.deepEqual(rec.fields, { segment: 'silver', offer: 'OFFER-silver' })
   assert.deepEqual(consoleErrors, [], `console errors: ${consoleErrors.join('\n')}`)
 })

@@ -91,7 +91,7 @@ export function App() {
         {current?.path === '/lookup' && <LookupPage access={access} />}
         {current?.path === '/campaigns' && <CampaignsPage path={path} />}
         {current?.path === '/monitoring' && <MonitoringPage />}
-        {current?.path === '/history' && <HistoryPage />}
+        {current?.path === '/history' && <HistoryPage path={path} />}
       </main>
     </div>
   )

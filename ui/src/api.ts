@@ -72,6 +72,16 @@ export interface CollectionDef {
   fields: Field[]
   description?: string
 }
+/** A data store table, as GET /api/v1/datastore/tables lists it. */
+export interface ColumnInfo {
+  name: string
+  type: string
+  kind: string
+}
+export interface TableInfo {
+  name: string
+  columns: ColumnInfo[]
+}
 export interface Versioned<T> {
   kind: string
   name: string
@@ -103,6 +113,8 @@ export interface Issue {
   message: string
   line?: number
   column?: number
+  /** Where in the expression or template the problem is (offsets 0-based, line and column 1-based). */
+  span?: { start: number; end: number; line: number; column: number }
 }
 
 export function errorText(e: unknown): string {

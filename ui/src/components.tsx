@@ -20,15 +20,16 @@ export function Field(props: { label: string; id: string; children: ReactNode; h
   )
 }
 
-/** Runs fn every `ms` while mounted; fn gets the previous result. */
-export function useInterval(fn: () => void, ms: number): void {
+/** Runs fn now and every `ms` while mounted; again at once when `ms` or `key` changes. */
+export function useInterval(fn: () => void, ms: number, key?: string): void {
   const ref = useRef(fn)
   ref.current = fn
+  // biome-ignore lint/correctness/useExhaustiveDependencies: key restarts the timer on purpose
   useEffect(() => {
     ref.current()
     const t = setInterval(() => ref.current(), ms)
     return () => clearInterval(t)
-  }, [ms])
+  }, [ms, key])
 }
 
 export function useAsync<T>(
@@ -59,7 +60,9 @@ export function fmtTime(iso: string | null | undefined): string {
 
 export function Json(props: { value: unknown; label?: string }) {
   return (
-    <pre className="json" title={props.label}>
+    // Focusable, so that a keyboard can scroll it (axe: scrollable-region-focusable).
+    // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must take focus
+    <pre className="json" title={props.label} tabIndex={0}>
       {JSON.stringify(props.value, null, 2)}
     </pre>
   )

@@ -1,8 +1,19 @@
-import { useEffect, useMemo, useRef, useState } from 'react'
-import { ApiError, api, type CollectionDef, enc, type Issue, type StreamDef, type Versioned } from '../api'
+import { createContext, useContext, useEffect, useMemo, useRef, useState } from 'react'
+import {
+  ApiError,
+  api,
+  type CollectionDef,
+  type ColumnInfo,
+  enc,
+  type Issue,
+  type StreamDef,
+  type TableInfo,
+  type Versioned,
+} from '../api'
 import { ErrorBox, Field, fmtTime, Json, useAsync } from '../components'
 import { diffLines } from '../diff'
 import { Link, navigate } from '../router'
+import { type RunRecord, RunsTable, runNow, useRuns } from '../runs'
 
 type Content = string | { template: string }
 type Output =
@@ -24,6 +35,11 @@ export interface CampaignDef {
   [k: string]: unknown
 }
 
+/** The validation issues of the draft, by path without the `campaigns[0].` prefix. */
+const IssuesContext = createContext<(path: string) => Issue[]>(() => [])
+
+export const issuePath = (i: Issue) => i.path.replace(/^campaigns\[0\]\.?/, '')
+
 export function CampaignsPage(props: { path: string }) {
   const name = decodeURIComponent(props.path.slice('/campaigns/'.length))
   if (props.path.startsWith('/campaigns/') && name)
@@ -34,6 +50,7 @@ export function CampaignsPage(props: { path: string }) {
 function CampaignList() {
   const list = useAsync(() => api<{ items: Versioned<CampaignDef>[] }>('/api/v1/campaigns'), [])
   const items = (list.data?.items ?? []).filter((c) => c.definition)
+  const [runError, setRunError] = useState<unknown>(null)
   return (
     <section>
       <div className="row between">
@@ -42,7 +59,7 @@ function CampaignList() {
           New campaign
         </button>
       </div>
-      <ErrorBox error={list.error} />
+      <ErrorBox error={list.error ?? runError} />
       {items.length === 0 && !list.error && <p className="muted">No campaigns yet.</p>}
       {items.length > 0 && (
         <table>
@@ -53,6 +70,9 @@ function CampaignList() {
               <th scope="col">Trigger</th>
               <th scope="col">Version</th>
               <th scope="col">Updated</th>
+              <th scope="col">
+                <span className="sr-only">Actions</span>
+              </th>
             </tr>
           </thead>
           <tbody>
@@ -69,6 +89,23 @@ function CampaignList() {
                   <td>{triggerText(d)}</td>
                   <td>{c.version}</td>
                   <td>{fmtTime(c.updatedAt)}</td>
+                  <td>
+                    {!('stream' in d.trigger) && d.status !== 'archived' && (
+                      <button
+                        type="button"
+                        className="secondary"
+                        aria-label={`Run ${c.name} now`}
+                        onClick={() =>
+                          runNow(c.name).then(
+                            (r) => navigate(`/history/runs/${enc(r.id)}`),
+                            (e) => setRunError(e),
+                          )
+                        }
+                      >
+                        Run now
+                      </button>
+                    )}
+                  </td>
                 </tr>
               )
             })}
@@ -120,6 +157,7 @@ const EMPTY: CampaignDef = {
 function Designer(props: { name: string | null }) {
   const streams = useAsync(() => api<{ items: Versioned<StreamDef>[] }>('/api/v1/streams'), [])
   const cols = useAsync(() => api<{ items: Versioned<CollectionDef>[] }>('/api/v1/collections'), [])
+  const tables = useAsync(() => api<{ items: TableInfo[] }>('/api/v1/datastore/tables'), [])
   const [draft, setDraft] = useState<CampaignDef | null>(props.name ? null : EMPTY)
   const [saved, setSaved] = useState<Versioned<CampaignDef> | null>(null)
   const [issues, setIssues] = useState<Issue[] | null>(null)
@@ -157,9 +195,12 @@ function Designer(props: { name: string | null }) {
     draft && 'stream' in draft.trigger
       ? streamList.find((s) => s.name === (draft.trigger as any).stream)
       : undefined
+  const tableList = tables.data?.items ?? []
+  const rowColumns = draft && !('stream' in draft.trigger) ? audienceColumns(draft.audience, tableList) : []
   const picks = useMemo(() => {
     const out: string[] = []
     for (const f of stream?.fields ?? []) out.push(`event.${f.name}`)
+    for (const c of rowColumns) out.push(`row.${c.name}`)
     for (const e of draft?.enrich ?? []) {
       const c = colList.find((x) => x.name === e.collection)
       if (!e.as) continue
@@ -169,15 +210,18 @@ function Designer(props: { name: string | null }) {
     if (draft && !('stream' in draft.trigger)) out.push('row')
     out.push('cell', 'key')
     return out
-  }, [stream, draft, colList])
+  }, [stream, draft, colList, rowColumns])
 
   if (!draft) return <ErrorBox error={error} />
   const set = (patch: Partial<CampaignDef>) => setDraft((d) => ({ ...d!, ...patch }))
+  // Issues with a span are shown, and marked, at their expression; the step lists the others.
   const issuesAt = (prefix: string) =>
     (issues ?? []).filter((i) => {
-      const p = i.path.replace(/^campaigns\[0\]\.?/, '')
+      if (i.span) return false
+      const p = issuePath(i)
       return p === prefix || p.startsWith(`${prefix}.`) || p.startsWith(`${prefix}[`)
     })
+  const issuesFor = (path: string) => (issues ?? []).filter((i) => issuePath(i) === path)
   const isNew = !saved
   const status = saved?.definition?.status ?? 'draft'
 
@@ -253,375 +297,395 @@ function Designer(props: { name: string | null }) {
       </div>
       {stepIssues('name')}
 
-      <ol className="flow" aria-label="Campaign flow">
-        <li className="step">
-          <h2>1. Trigger</h2>
-          <Field label="Trigger kind" id="c-trigger-kind">
-            <select
-              id="c-trigger-kind"
-              value={triggerKind}
-              onChange={(e) =>
-                set({
-                  trigger:
-                    e.target.value === 'stream'
-                      ? { stream: streamList[0]?.name ?? '' }
-                      : e.target.value === 'schedule'
-                        ? { schedule: '0 2 * * *', timezone: 'UTC' }
-                        : { manual: true },
-                  audience:
-                    e.target.value === 'stream' ? undefined : { sql: 'select customer_id from customers' },
-                })
-              }
-            >
-              <option value="stream">A stream's events (real time)</option>
-              <option value="schedule">A schedule over the data store</option>
-              <option value="manual">Manual run over the data store</option>
-            </select>
-          </Field>
-          {triggerKind === 'stream' && (
-            <Field label="Stream" id="c-stream">
+      <IssuesContext.Provider value={issuesFor}>
+        <ol className="flow" aria-label="Campaign flow">
+          <li className="step">
+            <h2>1. Trigger</h2>
+            <Field label="Trigger kind" id="c-trigger-kind">
               <select
-                id="c-stream"
-                value={(draft.trigger as any).stream}
-                onChange={(e) => set({ trigger: { stream: e.target.value } })}
-              >
-                <option value="">— choose a stream —</option>
-                {streamList.map((s) => (
-                  <option key={s.name} value={s.name}>
-                    {s.name} ({s.topic})
-                  </option>
-                ))}
-              </select>
-            </Field>
-          )}
-          {stream && (
-            <p className="muted">
-              Fields:{' '}
-              {stream.fields.map((f) => (
-                <span key={f.name} className="tag">
-                  event.{f.name}: {f.type}
-                </span>
-              ))}
-            </p>
-          )}
-          {triggerKind === 'schedule' && (
-            <div className="grid2">
-              <Field label="Cron schedule" id="c-cron">
-                <input
-                  id="c-cron"
-                  value={(draft.trigger as any).schedule}
-                  onChange={(e) => set({ trigger: { ...(draft.trigger as any), schedule: e.target.value } })}
-                />
-              </Field>
-              <Field label="Time zone" id="c-tz">
-                <input
-                  id="c-tz"
-                  value={(draft.trigger as any).timezone ?? ''}
-                  onChange={(e) => set({ trigger: { ...(draft.trigger as any), timezone: e.target.value } })}
-                />
-              </Field>
-            </div>
-          )}
-          {triggerKind !== 'stream' && (
-            <Field label="Audience SQL over the data store" id="c-sql">
-              <textarea
-                id="c-sql"
-                rows={3}
-                value={draft.audience?.sql ?? ''}
-                onChange={(e) => set({ audience: { ...draft.audience, sql: e.target.value } })}
-              />
-            </Field>
-          )}
-          {stepIssues('trigger')}
-          {stepIssues('audience')}
-        </li>
-
-        <li className="step">
-          <h2>2. Enrichment</h2>
-          {(draft.enrich ?? []).map((e, i) => (
-            // biome-ignore lint/suspicious/noArrayIndexKey: edited in place
-            <div className="row" key={i}>
-              <Field label="Collection" id={`c-enrich-${i}-col`}>
-                <select
-                  id={`c-enrich-${i}-col`}
-                  value={e.collection}
-                  onChange={(ev) =>
-                    set({
-                      enrich: draft.enrich!.map((x, j) =>
-                        j === i ? { ...x, collection: ev.target.value } : x,
-                      ),
-                    })
-                  }
-                >
-                  <option value="">— choose —</option>
-                  {colList.map((c) => (
-                    <option key={c.name}>{c.name}</option>
-                  ))}
-                </select>
-              </Field>
-              <Expr
-                label="Look up by key"
-                id={`c-enrich-${i}-key`}
-                value={e.key}
-                picks={picks}
-                onChange={(v) =>
-                  set({ enrich: draft.enrich!.map((x, j) => (j === i ? { ...x, key: v } : x)) })
-                }
-              />
-              <Field label="As" id={`c-enrich-${i}-as`}>
-                <input
-                  id={`c-enrich-${i}-as`}
-                  value={e.as}
-                  onChange={(ev) =>
-                    set({
-                      enrich: draft.enrich!.map((x, j) => (j === i ? { ...x, as: ev.target.value } : x)),
-                    })
-                  }
-                />
-              </Field>
-              <button
-                type="button"
-                className="secondary"
-                onClick={() => set({ enrich: draft.enrich!.filter((_, j) => j !== i) })}
-              >
-                Remove lookup
-              </button>
-            </div>
-          ))}
-          <button
-            type="button"
-            className="secondary"
-            onClick={() =>
-              set({
-                enrich: [
-                  ...(draft.enrich ?? []),
-                  {
-                    collection: colList[0]?.name ?? '',
-                    key: stream ? `event.${stream.key}` : 'row.customer_id',
-                    as: colList[0]?.name ?? 'profile',
-                  },
-                ],
-              })
-            }
-          >
-            Add lookup
-          </button>
-          {stepIssues('enrich')}
-        </li>
-
-        <li className="step">
-          <h2>3. Audience: where</h2>
-          <Expr
-            label="Condition (CEL), empty for every event"
-            id="c-where"
-            value={draft.where ?? ''}
-            picks={picks}
-            onChange={(v) => set({ where: v })}
-            rows={2}
-          />
-          {stepIssues('where')}
-        </li>
-
-        <li className="step">
-          <h2>4. Cells</h2>
-          <Field label="Holdout percent (control group)" id="c-holdout">
-            <input
-              id="c-holdout"
-              type="number"
-              min={0}
-              max={100}
-              value={draft.cells?.holdout ?? 0}
-              onChange={(e) => set({ cells: { ...draft.cells, holdout: Number(e.target.value) } })}
-            />
-          </Field>
-          {(draft.cells?.variants ?? []).map((v, i) => (
-            // biome-ignore lint/suspicious/noArrayIndexKey: edited in place
-            <div className="row" key={i}>
-              <Field label="Variant name" id={`c-var-${i}-name`}>
-                <input
-                  id={`c-var-${i}-name`}
-                  value={v.name}
-                  onChange={(e) =>
-                    set({
-                      cells: {
-                        ...draft.cells,
-                        variants: draft.cells!.variants!.map((x, j) =>
-                          j === i ? { ...x, name: e.target.value } : x,
-                        ),
-                      },
-                    })
-                  }
-                />
-              </Field>
-              <Field label="Weight" id={`c-var-${i}-weight`}>
-                <input
-                  id={`c-var-${i}-weight`}
-                  type="number"
-                  min={0}
-                  value={v.weight}
-                  onChange={(e) =>
-                    set({
-                      cells: {
-                        ...draft.cells,
-                        variants: draft.cells!.variants!.map((x, j) =>
-                          j === i ? { ...x, weight: Number(e.target.value) } : x,
-                        ),
-                      },
-                    })
-                  }
-                />
-              </Field>
-              <button
-                type="button"
-                className="secondary"
-                onClick={() =>
+                id="c-trigger-kind"
+                value={triggerKind}
+                onChange={(e) =>
                   set({
-                    cells: { ...draft.cells, variants: draft.cells!.variants!.filter((_, j) => j !== i) },
+                    trigger:
+                      e.target.value === 'stream'
+                        ? { stream: streamList[0]?.name ?? '' }
+                        : e.target.value === 'schedule'
+                          ? { schedule: '0 2 * * *', timezone: 'UTC' }
+                          : { manual: true },
+                    audience:
+                      e.target.value === 'stream'
+                        ? undefined
+                        : (draft.audience ??
+                          (tableList[0]
+                            ? { table: tableList[0].name }
+                            : { sql: 'select customer_id from customers' })),
                   })
                 }
               >
-                Remove variant
-              </button>
-            </div>
-          ))}
-          <button
-            type="button"
-            className="secondary"
-            onClick={() =>
-              set({
-                cells: {
-                  ...draft.cells,
-                  variants: [
-                    ...(draft.cells?.variants ?? []),
-                    { name: `v${(draft.cells?.variants?.length ?? 0) + 1}`, weight: 1 },
-                  ],
-                },
-              })
-            }
-          >
-            Add A/B variant
-          </button>
-          {stepIssues('cells')}
-        </li>
+                <option value="stream">A stream's events (real time)</option>
+                <option value="schedule">A schedule over the data store</option>
+                <option value="manual">Manual run over the data store</option>
+              </select>
+            </Field>
+            {triggerKind === 'stream' && (
+              <Field label="Stream" id="c-stream">
+                <select
+                  id="c-stream"
+                  value={(draft.trigger as any).stream}
+                  onChange={(e) => set({ trigger: { stream: e.target.value } })}
+                >
+                  <option value="">— choose a stream —</option>
+                  {streamList.map((s) => (
+                    <option key={s.name} value={s.name}>
+                      {s.name} ({s.topic})
+                    </option>
+                  ))}
+                </select>
+              </Field>
+            )}
+            {stream && (
+              <p className="muted">
+                Fields:{' '}
+                {stream.fields.map((f) => (
+                  <span key={f.name} className="tag">
+                    event.{f.name}: {f.type}
+                  </span>
+                ))}
+              </p>
+            )}
+            {triggerKind === 'schedule' && (
+              <div className="grid2">
+                <Field label="Cron schedule" id="c-cron">
+                  <input
+                    id="c-cron"
+                    value={(draft.trigger as any).schedule}
+                    onChange={(e) =>
+                      set({ trigger: { ...(draft.trigger as any), schedule: e.target.value } })
+                    }
+                  />
+                </Field>
+                <Field label="Time zone" id="c-tz">
+                  <input
+                    id="c-tz"
+                    value={(draft.trigger as any).timezone ?? ''}
+                    onChange={(e) =>
+                      set({ trigger: { ...(draft.trigger as any), timezone: e.target.value } })
+                    }
+                  />
+                </Field>
+              </div>
+            )}
+            {triggerKind !== 'stream' && (
+              <AudienceEditor
+                audience={draft.audience ?? {}}
+                tables={tableList}
+                tablesError={tables.error}
+                columns={rowColumns}
+                picks={picks}
+                onChange={(audience) => set({ audience })}
+              />
+            )}
+            {stepIssues('trigger')}
+            {stepIssues('audience')}
+          </li>
 
-        <li className="step">
-          <h2>5. Content</h2>
-          {Object.entries(draft.content ?? {}).map(([k, v], i) => {
-            const liquid = typeof v !== 'string'
-            const text = typeof v === 'string' ? v : v.template
-            const rename = (nk: string) =>
-              set({
-                content: Object.fromEntries(
-                  Object.entries(draft.content!).map(([a, b]) => (a === k ? [nk, b] : [a, b])),
-                ),
-              })
-            const put = (nv: Content) => set({ content: { ...draft.content, [k]: nv } })
-            return (
-              // biome-ignore lint/suspicious/noArrayIndexKey: keys are renamed in place
-              <div className="content-row" key={i}>
-                <div className="row">
-                  <Field label="Content field" id={`c-content-${i}-name`}>
-                    <input id={`c-content-${i}-name`} value={k} onChange={(e) => rename(e.target.value)} />
-                  </Field>
-                  <Field label="Kind" id={`c-content-${i}-kind`}>
-                    <select
-                      id={`c-content-${i}-kind`}
-                      value={liquid ? 'liquid' : 'cel'}
-                      onChange={(e) => put(e.target.value === 'liquid' ? { template: text } : text || '""')}
-                    >
-                      <option value="cel">CEL expression</option>
-                      <option value="liquid">Liquid template</option>
-                    </select>
-                  </Field>
-                  <button
-                    type="button"
-                    className="secondary"
-                    onClick={() =>
+          <li className="step">
+            <h2>2. Enrichment</h2>
+            {(draft.enrich ?? []).map((e, i) => (
+              // biome-ignore lint/suspicious/noArrayIndexKey: edited in place
+              <div className="row" key={i}>
+                <Field label="Collection" id={`c-enrich-${i}-col`}>
+                  <select
+                    id={`c-enrich-${i}-col`}
+                    value={e.collection}
+                    onChange={(ev) =>
                       set({
-                        content: Object.fromEntries(Object.entries(draft.content!).filter(([a]) => a !== k)),
+                        enrich: draft.enrich!.map((x, j) =>
+                          j === i ? { ...x, collection: ev.target.value } : x,
+                        ),
                       })
                     }
                   >
-                    Remove content
-                  </button>
-                </div>
+                    <option value="">— choose —</option>
+                    {colList.map((c) => (
+                      <option key={c.name}>{c.name}</option>
+                    ))}
+                  </select>
+                </Field>
                 <Expr
-                  label={liquid ? `Template for ${k}` : `Expression for ${k}`}
-                  id={`c-content-${i}-value`}
-                  value={text}
+                  label="Look up by key"
+                  id={`c-enrich-${i}-key`}
+                  path={`enrich[${i}].key`}
+                  value={e.key}
                   picks={picks}
-                  liquid={liquid}
-                  onChange={(nv) => put(liquid ? { template: nv } : nv)}
+                  onChange={(v) =>
+                    set({ enrich: draft.enrich!.map((x, j) => (j === i ? { ...x, key: v } : x)) })
+                  }
                 />
-                <Issues issues={issuesAt(`content.${k}`)} />
+                <Field label="As" id={`c-enrich-${i}-as`}>
+                  <input
+                    id={`c-enrich-${i}-as`}
+                    value={e.as}
+                    onChange={(ev) =>
+                      set({
+                        enrich: draft.enrich!.map((x, j) => (j === i ? { ...x, as: ev.target.value } : x)),
+                      })
+                    }
+                  />
+                </Field>
+                <button
+                  type="button"
+                  className="secondary"
+                  onClick={() => set({ enrich: draft.enrich!.filter((_, j) => j !== i) })}
+                >
+                  Remove lookup
+                </button>
               </div>
-            )
-          })}
-          <button
-            type="button"
-            className="secondary"
-            onClick={() => {
-              let n = 1
-              while (draft.content?.[`field${n}`] !== undefined) n++
-              set({ content: { ...draft.content, [`field${n}`]: '""' } })
-            }}
-          >
-            Add content field
-          </button>
-        </li>
-
-        <li className="step">
-          <h2>6. Outputs</h2>
-          {(draft.outputs ?? []).map((o, i) => (
-            <OutputEditor
-              // biome-ignore lint/suspicious/noArrayIndexKey: edited in place
-              key={i}
-              i={i}
-              output={o}
-              picks={picks}
-              collections={colList}
-              onChange={(no) =>
-                set({
-                  outputs: no
-                    ? draft.outputs!.map((x, j) => (j === i ? no : x))
-                    : draft.outputs!.filter((_, j) => j !== i),
-                })
-              }
-            />
-          ))}
-          <div className="row">
-            <button
-              type="button"
-              className="secondary"
-              onClick={() => set({ outputs: [...(draft.outputs ?? []), { kafka: { topic: '' } }] })}
-            >
-              Add Kafka output
-            </button>
+            ))}
             <button
               type="button"
               className="secondary"
               onClick={() =>
                 set({
-                  outputs: [
-                    ...(draft.outputs ?? []),
-                    { pull: { collection: colList[0]?.name ?? '', key: 'key', set: {} } },
+                  enrich: [
+                    ...(draft.enrich ?? []),
+                    {
+                      collection: colList[0]?.name ?? '',
+                      key: stream ? `event.${stream.key}` : `row.${draft.audience?.key || 'customer_id'}`,
+                      as: colList[0]?.name ?? 'profile',
+                    },
                   ],
                 })
               }
             >
-              Add Pull output
+              Add lookup
             </button>
+            {stepIssues('enrich')}
+          </li>
+
+          <li className="step">
+            <h2>3. Audience: where</h2>
+            <Expr
+              label={
+                triggerKind === 'stream'
+                  ? 'Condition (CEL), empty for every event'
+                  : 'Condition (CEL), empty for every row'
+              }
+              id="c-where"
+              path="where"
+              value={draft.where ?? ''}
+              picks={picks}
+              onChange={(v) => set({ where: v })}
+              rows={2}
+            />
+            {stepIssues('where')}
+          </li>
+
+          <li className="step">
+            <h2>4. Cells</h2>
+            <Field label="Holdout percent (control group)" id="c-holdout">
+              <input
+                id="c-holdout"
+                type="number"
+                min={0}
+                max={100}
+                value={draft.cells?.holdout ?? 0}
+                onChange={(e) => set({ cells: { ...draft.cells, holdout: Number(e.target.value) } })}
+              />
+            </Field>
+            {(draft.cells?.variants ?? []).map((v, i) => (
+              // biome-ignore lint/suspicious/noArrayIndexKey: edited in place
+              <div className="row" key={i}>
+                <Field label="Variant name" id={`c-var-${i}-name`}>
+                  <input
+                    id={`c-var-${i}-name`}
+                    value={v.name}
+                    onChange={(e) =>
+                      set({
+                        cells: {
+                          ...draft.cells,
+                          variants: draft.cells!.variants!.map((x, j) =>
+                            j === i ? { ...x, name: e.target.value } : x,
+                          ),
+                        },
+                      })
+                    }
+                  />
+                </Field>
+                <Field label="Weight" id={`c-var-${i}-weight`}>
+                  <input
+                    id={`c-var-${i}-weight`}
+                    type="number"
+                    min={0}
+                    value={v.weight}
+                    onChange={(e) =>
+                      set({
+                        cells: {
+                          ...draft.cells,
+                          variants: draft.cells!.variants!.map((x, j) =>
+                            j === i ? { ...x, weight: Number(e.target.value) } : x,
+                          ),
+                        },
+                      })
+                    }
+                  />
+                </Field>
+                <button
+                  type="button"
+                  className="secondary"
+                  onClick={() =>
+                    set({
+                      cells: { ...draft.cells, variants: draft.cells!.variants!.filter((_, j) => j !== i) },
+                    })
+                  }
+                >
+                  Remove variant
+                </button>
+              </div>
+            ))}
             <button
               type="button"
               className="secondary"
-              onClick={() => set({ outputs: [...(draft.outputs ?? []), { webhook: { url: 'https://' } }] })}
+              onClick={() =>
+                set({
+                  cells: {
+                    ...draft.cells,
+                    variants: [
+                      ...(draft.cells?.variants ?? []),
+                      { name: `v${(draft.cells?.variants?.length ?? 0) + 1}`, weight: 1 },
+                    ],
+                  },
+                })
+              }
             >
-              Add webhook output
+              Add A/B variant
             </button>
-          </div>
-          {stepIssues('outputs')}
-        </li>
-      </ol>
+            {stepIssues('cells')}
+          </li>
+
+          <li className="step">
+            <h2>5. Content</h2>
+            {Object.entries(draft.content ?? {}).map(([k, v], i) => {
+              const liquid = typeof v !== 'string'
+              const text = typeof v === 'string' ? v : v.template
+              const rename = (nk: string) =>
+                set({
+                  content: Object.fromEntries(
+                    Object.entries(draft.content!).map(([a, b]) => (a === k ? [nk, b] : [a, b])),
+                  ),
+                })
+              const put = (nv: Content) => set({ content: { ...draft.content, [k]: nv } })
+              return (
+                // biome-ignore lint/suspicious/noArrayIndexKey: keys are renamed in place
+                <div className="content-row" key={i}>
+                  <div className="row">
+                    <Field label="Content field" id={`c-content-${i}-name`}>
+                      <input id={`c-content-${i}-name`} value={k} onChange={(e) => rename(e.target.value)} />
+                    </Field>
+                    <Field label="Kind" id={`c-content-${i}-kind`}>
+                      <select
+                        id={`c-content-${i}-kind`}
+                        value={liquid ? 'liquid' : 'cel'}
+                        onChange={(e) => put(e.target.value === 'liquid' ? { template: text } : text || '""')}
+                      >
+                        <option value="cel">CEL expression</option>
+                        <option value="liquid">Liquid template</option>
+                      </select>
+                    </Field>
+                    <button
+                      type="button"
+                      className="secondary"
+                      onClick={() =>
+                        set({
+                          content: Object.fromEntries(
+                            Object.entries(draft.content!).filter(([a]) => a !== k),
+                          ),
+                        })
+                      }
+                    >
+                      Remove content
+                    </button>
+                  </div>
+                  <Expr
+                    label={liquid ? `Template for ${k}` : `Expression for ${k}`}
+                    id={`c-content-${i}-value`}
+                    path={liquid ? `content.${k}.template` : `content.${k}`}
+                    value={text}
+                    picks={picks}
+                    liquid={liquid}
+                    onChange={(nv) => put(liquid ? { template: nv } : nv)}
+                  />
+                  <Issues issues={issuesAt(`content.${k}`)} />
+                </div>
+              )
+            })}
+            <button
+              type="button"
+              className="secondary"
+              onClick={() => {
+                let n = 1
+                while (draft.content?.[`field${n}`] !== undefined) n++
+                set({ content: { ...draft.content, [`field${n}`]: '""' } })
+              }}
+            >
+              Add content field
+            </button>
+          </li>
+
+          <li className="step">
+            <h2>6. Outputs</h2>
+            {(draft.outputs ?? []).map((o, i) => (
+              <OutputEditor
+                // biome-ignore lint/suspicious/noArrayIndexKey: edited in place
+                key={i}
+                i={i}
+                output={o}
+                picks={picks}
+                collections={colList}
+                onChange={(no) =>
+                  set({
+                    outputs: no
+                      ? draft.outputs!.map((x, j) => (j === i ? no : x))
+                      : draft.outputs!.filter((_, j) => j !== i),
+                  })
+                }
+              />
+            ))}
+            <div className="row">
+              <button
+                type="button"
+                className="secondary"
+                onClick={() => set({ outputs: [...(draft.outputs ?? []), { kafka: { topic: '' } }] })}
+              >
+                Add Kafka output
+              </button>
+              <button
+                type="button"
+                className="secondary"
+                onClick={() =>
+                  set({
+                    outputs: [
+                      ...(draft.outputs ?? []),
+                      { pull: { collection: colList[0]?.name ?? '', key: 'key', set: {} } },
+                    ],
+                  })
+                }
+              >
+                Add Pull output
+              </button>
+              <button
+                type="button"
+                className="secondary"
+                onClick={() => set({ outputs: [...(draft.outputs ?? []), { webhook: { url: 'https://' } }] })}
+              >
+                Add webhook output
+              </button>
+            </div>
+            {stepIssues('outputs')}
+          </li>
+        </ol>
+      </IssuesContext.Provider>
 
       <div className="validation" aria-live="polite">
         {issues === null ? (
@@ -663,8 +727,180 @@ function Designer(props: { name: string | null }) {
         </button>
       </div>
 
-      {!isNew && <DryRun name={draft.name} stream={stream?.name} />}
+      {!isNew && triggerKind !== 'stream' && <CampaignRuns name={draft.name} />}
+      {!isNew && <DryRun name={draft.name} stream={stream?.name} row={triggerKind !== 'stream'} />}
       {!isNew && <Versions key={versionsKey} name={draft.name} />}
+    </section>
+  )
+}
+
+/**
+ * The columns `row` has: those of the audience table, or, for SQL, of the tables the query names
+ * (the query may select fewer or compute others; the server checks expressions over `row` loosely).
+ */
+function audienceColumns(a: CampaignDef['audience'], tables: TableInfo[]): ColumnInfo[] {
+  if (!a) return []
+  const named = a.table
+    ? tables.filter((t) => t.name === a.table)
+    : tables.filter((t) =>
+        new RegExp(`(^|[^A-Za-z0-9_.])${t.name.replace(/[.]/g, '\\.')}($|[^A-Za-z0-9_])`, 'i').test(
+          a.sql ?? '',
+        ),
+      )
+  const seen = new Map<string, ColumnInfo>()
+  for (const t of named) for (const c of t.columns) if (!seen.has(c.name)) seen.set(c.name, c)
+  return [...seen.values()]
+}
+
+type Audience = NonNullable<CampaignDef['audience']>
+
+/** The audience of a scheduled or manual campaign: a data store table (with a filter) or SQL. */
+function AudienceEditor(props: {
+  audience: Audience
+  tables: TableInfo[]
+  tablesError: unknown
+  columns: ColumnInfo[]
+  picks: string[]
+  onChange: (a: Audience) => void
+}) {
+  const a = props.audience
+  const kind = a.sql !== undefined ? 'sql' : 'table'
+  const keyOptions = props.columns.filter((c) => c.kind === 'string' || c.kind === 'integer')
+  return (
+    <div className="audience">
+      <div className="row">
+        <Field label="Audience from" id="c-audience-kind">
+          <select
+            id="c-audience-kind"
+            value={kind}
+            onChange={(e) =>
+              props.onChange(
+                e.target.value === 'sql'
+                  ? {
+                      sql: `select * from ${a.table || props.tables[0]?.name || 'customers'}`,
+                      key: a.key,
+                    }
+                  : { table: props.tables[0]?.name ?? '', key: a.key },
+              )
+            }
+          >
+            <option value="table">A data store table</option>
+            <option value="sql">An SQL query over the data store</option>
+          </select>
+        </Field>
+        {kind === 'table' && (
+          <Field label="Table" id="c-audience-table">
+            <select
+              id="c-audience-table"
+              value={a.table ?? ''}
+              onChange={(e) => props.onChange({ ...a, table: e.target.value })}
+            >
+              <option value="">— choose a table —</option>
+              {props.tables.map((t) => (
+                <option key={t.name} value={t.name}>
+                  {t.name} ({t.columns.length} columns)
+                </option>
+              ))}
+            </select>
+          </Field>
+        )}
+        <Field label="Customer key column" id="c-audience-key">
+          <select
+            id="c-audience-key"
+            value={a.key ?? ''}
+            onChange={(e) => props.onChange({ ...a, key: e.target.value || undefined })}
+          >
+            <option value="">default (customer_id)</option>
+            {keyOptions.map((c) => (
+              <option key={c.name} value={c.name}>
+                {c.name}
+              </option>
+            ))}
+          </select>
+        </Field>
+      </div>
+      {kind === 'sql' ? (
+        <Field label="Audience SQL over the data store" id="c-sql">
+          <textarea
+            id="c-sql"
+            rows={3}
+            spellCheck={false}
+            value={a.sql ?? ''}
+            onChange={(e) => props.onChange({ ...a, sql: e.target.value })}
+          />
+        </Field>
+      ) : (
+        <Expr
+          label="Rows where (CEL over row), empty for every row"
+          id="c-audience-where"
+          path="audience.where"
+          value={a.where ?? ''}
+          picks={props.picks.filter((p) => p.startsWith('row'))}
+          onChange={(v) => props.onChange({ ...a, where: v })}
+        />
+      )}
+      <ErrorBox error={props.tablesError} />
+      {props.tables.length === 0 && !props.tablesError && (
+        <p className="muted">
+          The data store has no tables yet: load one with <code>riffle datastore load TABLE FILE</code>.
+        </p>
+      )}
+      {props.columns.length > 0 && (
+        <p className="muted">
+          Fields:{' '}
+          {props.columns.map((c) => (
+            <span key={c.name} className="tag">
+              row.{c.name}: {c.kind}
+            </span>
+          ))}
+        </p>
+      )}
+    </div>
+  )
+}
+
+/** Runs of a scheduled or manual campaign, with a button that starts one now. */
+function CampaignRuns(props: { name: string }) {
+  const { runs, error, add } = useRuns({ campaign: props.name, limit: 5 })
+  const [started, setStarted] = useState<RunRecord | null>(null)
+  const [runError, setRunError] = useState<unknown>(null)
+  const [busy, setBusy] = useState(false)
+  const going = (runs ?? []).some((r) => r.status === 'running')
+  const start = async () => {
+    setBusy(true)
+    setRunError(null)
+    try {
+      const r = await runNow(props.name)
+      setStarted(r)
+      add(r)
+    } catch (e) {
+      setRunError(e)
+    } finally {
+      setBusy(false)
+    }
+  }
+  return (
+    <section className="panel" aria-labelledby="campaign-runs">
+      <div className="row between">
+        <h2 id="campaign-runs">Runs</h2>
+        <button type="button" onClick={start} disabled={busy || going}>
+          {busy ? 'Starting…' : going ? 'Running…' : 'Run now'}
+        </button>
+      </div>
+      <p className="muted">
+        A run reads the audience from the data store and acts on every row with the saved version of the
+        campaign.
+      </p>
+      {started && (
+        <output className="note">
+          Started run <Link to={`/history/runs/${enc(started.id)}`}>{started.id}</Link>.
+        </output>
+      )}
+      <ErrorBox error={runError ?? error} />
+      {runs && <RunsTable runs={runs} caption={`Runs of ${props.name}`} showCampaign={false} />}
+      <p>
+        <Link to="/history">Every run</Link>
+      </p>
     </section>
   )
 }
@@ -672,22 +908,24 @@ function Designer(props: { name: string | null }) {
 function Issues(props: { issues: Issue[] }) {
   if (props.issues.length === 0) return null
   return (
-    <ul className="issues" role="alert">
-      {props.issues.map((i, n) => (
-        // biome-ignore lint/suspicious/noArrayIndexKey: issues have no identity
-        <li key={n}>
-          <code>{i.path.replace(/^campaigns\[0\]\.?/, '') || 'campaign'}</code>
-          {i.line !== undefined && (
-            <span className="pos">
-              {' '}
-              (line {i.line}
-              {i.column !== undefined ? `, column ${i.column}` : ''})
-            </span>
-          )}
-          : {i.message}
-        </li>
-      ))}
-    </ul>
+    <div role="alert">
+      <ul className="issues">
+        {props.issues.map((i, n) => (
+          // biome-ignore lint/suspicious/noArrayIndexKey: issues have no identity
+          <li key={n}>
+            <code>{issuePath(i) || 'campaign'}</code>
+            {i.line !== undefined && (
+              <span className="pos">
+                {' '}
+                (line {i.line}
+                {i.column !== undefined ? `, column ${i.column}` : ''})
+              </span>
+            )}
+            : {i.message}
+          </li>
+        ))}
+      </ul>
+    </div>
   )
 }
 
@@ -695,6 +933,8 @@ function Issues(props: { issues: Issue[] }) {
 function Expr(props: {
   label: string
   id: string
+  /** Where the value sits in the campaign (`where`, `content.code`…): its issues are shown here. */
+  path: string
   value: string
   picks: string[]
   onChange: (v: string) => void
@@ -702,6 +942,11 @@ function Expr(props: {
   liquid?: boolean
 }) {
   const ref = useRef<HTMLTextAreaElement>(null)
+  const marks = useRef<HTMLDivElement>(null)
+  const issues = useContext(IssuesContext)(props.path)
+  const errorId = `${props.id}-error`
+  // The span was found in the text the server checked; mark it only while it still fits the text.
+  const marked = issues.find((i) => i.span && i.span.end <= props.value.length)?.span
   const insert = (token: string) => {
     if (!token) return
     const text = props.liquid ? `{{ ${token} }}` : token
@@ -718,14 +963,31 @@ function Expr(props: {
     <div className="field expr">
       <label htmlFor={props.id}>{props.label}</label>
       <div className="row">
-        <textarea
-          ref={ref}
-          id={props.id}
-          rows={props.rows ?? 1}
-          spellCheck={false}
-          value={props.value}
-          onChange={(e) => props.onChange(e.target.value)}
-        />
+        <div className="expr-box">
+          <textarea
+            ref={ref}
+            id={props.id}
+            rows={props.rows ?? 1}
+            spellCheck={false}
+            value={props.value}
+            aria-invalid={issues.length > 0 ? true : undefined}
+            aria-describedby={issues.length > 0 ? errorId : undefined}
+            onChange={(e) => props.onChange(e.target.value)}
+            onScroll={(e) => {
+              if (marks.current) marks.current.scrollTop = e.currentTarget.scrollTop
+            }}
+          />
+          {marked && (
+            // A copy of the text, laid over the textarea, that underlines the part at fault.
+            <div ref={marks} className="expr-marks" aria-hidden="true">
+              {props.value.slice(0, marked.start)}
+              <mark data-start={marked.start} data-end={marked.end}>
+                {marked.end > marked.start ? props.value.slice(marked.start, marked.end) : '\u00a0'}
+              </mark>
+              {props.value.slice(marked.end)}
+            </div>
+          )}
+        </div>
         <select
           aria-label={`Insert a field into ${props.label}`}
           value=""
@@ -737,6 +999,17 @@ function Expr(props: {
           ))}
         </select>
       </div>
+      {issues.length > 0 && (
+        <ul id={errorId} className="expr-errors">
+          {issues.map((i, n) => (
+            // biome-ignore lint/suspicious/noArrayIndexKey: issues have no identity
+            <li key={n}>
+              {i.span ? `Line ${i.span.line}, column ${i.span.column}: ` : ''}
+              {i.message}
+            </li>
+          ))}
+        </ul>
+      )}
     </div>
   )
 }
@@ -765,6 +1038,7 @@ function OutputEditor(props: {
           <Expr
             label="Message key (optional)"
             id={id('key')}
+            path={`outputs[${i}].kafka.key`}
             value={o.kafka.key ?? ''}
             picks={props.picks}
             onChange={(v) => props.onChange({ kafka: { ...o.kafka, key: v } })}
@@ -789,6 +1063,7 @@ function OutputEditor(props: {
             <Expr
               label="Record key"
               id={id('key')}
+              path={`outputs[${i}].pull.key`}
               value={o.pull.key}
               picks={props.picks}
               onChange={(v) => props.onChange({ pull: { ...o.pull, key: v } })}
@@ -799,6 +1074,7 @@ function OutputEditor(props: {
               key={f.name}
               label={`Set ${f.name} (optional)`}
               id={id(`set-${f.name}`)}
+              path={`outputs[${i}].pull.set.${f.name}`}
               value={o.pull.set?.[f.name] ?? ''}
               picks={[...props.picks, 'content']}
               onChange={(v) => {
@@ -837,7 +1113,8 @@ function OutputEditor(props: {
   )
 }
 
-function DryRun(props: { name: string; stream?: string }) {
+function DryRun(props: { name: string; stream?: string; row?: boolean }) {
+  const what = props.row ? 'row' : 'event'
   const [event, setEvent] = useState('{\n  \n}')
   const [result, setResult] = useState<unknown>(null)
   const [error, setError] = useState<unknown>(null)
@@ -864,9 +1141,9 @@ function DryRun(props: { name: string; stream?: string }) {
       try {
         parsed = JSON.parse(event)
       } catch (e) {
-        throw new Error(`The event is not valid JSON: ${(e as Error).message}`)
+        throw new Error(`The ${what} is not valid JSON: ${(e as Error).message}`)
       }
-      setResult(await api(`/api/v1/campaigns/${enc(props.name)}/dry-run`, { body: { event: parsed } }))
+      setResult(await api(`/api/v1/campaigns/${enc(props.name)}/dry-run`, { body: { [what]: parsed } }))
     } catch (e) {
       setError(
         e instanceof ApiError && e.status === 404 && e.message.startsWith('no route')
@@ -880,7 +1157,7 @@ function DryRun(props: { name: string; stream?: string }) {
   return (
     <section className="panel">
       <h2>Dry run</h2>
-      <Field label="Event (JSON)" id="dry-event">
+      <Field label={props.row ? 'Row (JSON)' : 'Event (JSON)'} id="dry-event">
         <textarea
           id="dry-event"
           rows={6}
@@ -966,7 +1243,8 @@ function Versions(props: { name: string }) {
           <h3>
             v{pair[0]} → v{pair[1]}
           </h3>
-          <pre className="diff" title={`Differences between version ${pair[0]} and ${pair[1]}`}>
+          {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must take focus */}
+          <pre className="diff" title={`Differences between version ${pair[0]} and ${pair[1]}`} tabIndex={0}>
             {diffLines(texts[0], texts[1]).map((l, n) => (
               // biome-ignore lint/suspicious/noArrayIndexKey: lines have no identity
               <div key={n} className={l.op === '+' ? 'add' : l.op === '-' ? 'del' : ''}>

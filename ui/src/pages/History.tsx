@@ -1,9 +1,55 @@
 import { type FormEvent, useState } from 'react'
 import { type Activation, api, enc } from '../api'
 import { ErrorBox, Field, fmtTime, useAsync } from '../components'
+import { RunDetail, RunsTable, useRuns } from '../runs'
 
-export function HistoryPage() {
-  const [filters, setFilters] = useState({ campaign: '', customerKey: '', since: '24h', status: '' })
+export function HistoryPage(props: { path: string }) {
+  const runId = props.path.startsWith('/history/runs/')
+    ? decodeURIComponent(props.path.slice('/history/runs/'.length))
+    : ''
+  if (runId) return <RunDetail key={runId} id={runId} />
+  return (
+    <>
+      <h1>History and runs</h1>
+      <Runs />
+      <Activations />
+    </>
+  )
+}
+
+function Runs() {
+  const [campaign, setCampaign] = useState('')
+  const [status, setStatus] = useState('')
+  const { runs, error } = useRuns({ campaign: campaign.trim(), status, limit: 20 })
+  return (
+    <section aria-labelledby="runs-heading">
+      <h2 id="runs-heading">Scheduled and manual runs</h2>
+      <div className="row filters">
+        <Field label="Runs of campaign" id="r-campaign">
+          <input id="r-campaign" value={campaign} onChange={(e) => setCampaign(e.target.value)} />
+        </Field>
+        <Field label="Run status" id="r-status">
+          <select id="r-status" value={status} onChange={(e) => setStatus(e.target.value)}>
+            <option value="">any</option>
+            {['running', 'succeeded', 'failed', 'skipped'].map((s) => (
+              <option key={s}>{s}</option>
+            ))}
+          </select>
+        </Field>
+      </div>
+      <ErrorBox error={error} />
+      {runs && <RunsTable runs={runs} caption="Runs, newest first" />}
+    </section>
+  )
+}
+
+function Activations() {
+  const [filters, setFilters] = useState(() => ({
+    campaign: new URLSearchParams(location.search).get('campaign') ?? '',
+    customerKey: '',
+    since: '24h',
+    status: '',
+  }))
   const [applied, setApplied] = useState(filters)
   const [pages, setPages] = useState<Activation[][]>([])
   const [cursor, setCursor] = useState<string | null>(null)
@@ -75,8 +121,8 @@ export function HistoryPage() {
     )
 
   return (
-    <section>
-      <h1>Output history</h1>
+    <section aria-labelledby="activations-heading">
+      <h2 id="activations-heading">Activations</h2>
       <form className="row filters" onSubmit={submit}>
         <Field label="Campaign" id="h-campaign">
           <input
@@ -185,9 +231,6 @@ export function HistoryPage() {
           Load more
         </button>
       )}
-      <p className="muted">
-        Scheduled runs with their progress: not yet shown (the runs API is not there yet).
-      </p>
     </section>
   )
 }
