@@ -290,9 +290,12 @@ test('a scheduled campaign over a data store table, built in the designer, run f
     ],
   })
   const { page, consoleErrors } = await newPage()
+  // By keyboard: the key field takes focus first, Enter signs in.
   await page.goto(`${url}/`)
-  await page.getByLabel('API key').fill(adminKey)
-  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.keyboard.press('Tab')
+  assert.equal(await page.evaluate('document.activeElement.id'), 'api-key')
+  await page.keyboard.type(adminKey)
+  await page.keyboard.press('Enter')
   await page.getByRole('heading', { name: 'Streams' }).waitFor()
 
   await page.getByRole('link', { name: 'Campaigns' }).click()
@@ -418,7 +421,8 @@ test('a scheduled campaign over a data store table, built in the designer, run f
   await link.waitFor()
   await accessible(page, 'the history and runs page')
   await shot(page, '11-history-runs')
-  await link.click()
+  await link.focus()
+  await page.keyboard.press('Enter')
   await page.getByRole('heading', { name: /^Run / }).waitFor()
   await page.getByRole('row', { name: /pull/ }).waitFor()
   assert.match(
