@@ -8,6 +8,51 @@ declare module 'fastify' {
   }
 }
 
+const BEARER = /^Bearer\s+(\S+)\s*$/i
+
+function unauthorized(reply: FastifyReply, header: string | undefined): Error {
+  if (!header) {
+    reply.header('www-authenticate', 'Bearer')
+    return riffleError('RIFFLE_UNAUTHORIZED', 'missing API key: send "Authorization: Bearer <key>"')
+  }
+  reply.header('www-authenticate', 'Bearer error="invalid_token"')
+  return riffleError('RIFFLE_UNAUTHORIZED', 'the API key is not valid or has been revoked')
+}
+
+/**
+ * The check of requireScope, synchronous when the key's verdict is cached (the Pull API's hot
+ * path): it returns a promise only when it has to wait for the key store, and throws (or rejects)
+ * with RIFFLE_UNAUTHORIZED or RIFFLE_FORBIDDEN.
+ */
+export function scopeCheck(
+  keys: KeyStore,
+  scope: string | ((req: FastifyRequest) => string) | undefined,
+): (req: FastifyRequest, reply: FastifyReply) => Promise<void> | undefined {
+  const grant = (req: FastifyRequest, reply: FastifyReply, principal: Principal | undefined): void => {
+    if (!principal) throw unauthorized(reply, req.headers.authorization)
+    const needed = typeof scope === 'function' ? scope(req) : scope
+    if (needed !== undefined && !hasScope(principal, needed)) {
+      throw riffleError('RIFFLE_FORBIDDEN', `the API key lacks the scope "${needed}"`)
+    }
+    req.principal = principal
+  }
+  return (req, reply) => {
+    const header = req.headers.authorization
+    const m = header ? BEARER.exec(header) : null
+    if (!m) {
+      grant(req, reply, undefined)
+      return undefined
+    }
+    const token = m[1]!
+    const cached = keys.cached(token)
+    if (cached) {
+      grant(req, reply, cached.principal)
+      return undefined
+    }
+    return keys.verify(token).then((principal) => grant(req, reply, principal))
+  }
+}
+
 /** A preHandler that requires a valid key, whatever its scopes. */
 export function requireKey(keys: KeyStore) {
   return requireScope(keys, undefined)
@@ -15,23 +60,9 @@ export function requireKey(keys: KeyStore) {
 
 /** A preHandler that requires a key holding `scope` (or a scope computed from the request). */
 export function requireScope(keys: KeyStore, scope: string | ((req: FastifyRequest) => string) | undefined) {
+  const check = scopeCheck(keys, scope)
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const header = req.headers.authorization
-    if (!header) {
-      reply.header('www-authenticate', 'Bearer')
-      throw riffleError('RIFFLE_UNAUTHORIZED', 'missing API key: send "Authorization: Bearer <key>"')
-    }
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header)
-    const principal = m ? await keys.verify(m[1]!) : undefined
-    if (!principal) {
-      reply.header('www-authenticate', 'Bearer error="invalid_token"')
-      throw riffleError('RIFFLE_UNAUTHORIZED', 'the API key is not valid or has been revoked')
-    }
-    const needed = typeof scope === 'function' ? scope(req) : scope
-    if (needed !== undefined && !hasScope(principal, needed)) {
-      throw riffleError('RIFFLE_FORBIDDEN', `the API key lacks the scope "${needed}"`)
-    }
-    req.principal = principal
+    await check(req, reply)
   }
 }
 

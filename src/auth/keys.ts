@@ -114,7 +114,20 @@ export class KeyStore {
     this.#cache.clear()
   }
 
-  /** The principal of a presented key, or undefined when the key is unknown, malformed or revoked. */
+  /**
+   * The cached verdict on a presented key, without waiting: `{ principal }` (undefined when the key
+   * is not valid) while the verdict is fresh, else undefined and the caller must verify().
+   */
+  cached(presented: string): { principal: Principal | undefined } | undefined {
+    const cached = this.#cache.get(presented)
+    return cached && cached.until > Date.now() ? cached : undefined
+  }
+
+  /**
+   * The principal of a presented key, or undefined when the key is unknown, malformed or revoked.
+   * Verdicts are cached for 5 s: a key revoked in this process stops working at once, one revoked
+   * by another process sharing the database within 5 s.
+   */
   async verify(presented: string): Promise<Principal | undefined> {
     const now = Date.now()
     const cached = this.#cache.get(presented)

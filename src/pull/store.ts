@@ -22,6 +22,15 @@ export interface PullRecord {
   eventTime?: number
 }
 
+/** A record as the Pull API sends it, with the fields still as JSON text (see PullStore.getJson). */
+export interface PullRecordJson {
+  key: string
+  /** When the record was last written (epoch ms). */
+  updatedAt: number
+  /** The fields as one JSON object, canonical values (see values.ts). */
+  fieldsJson: string
+}
+
 /** One field-level change of one record. */
 export interface PullWrite {
   key: string
@@ -55,6 +64,11 @@ export interface PullStore {
    */
   prepare(collections: Collection[]): Promise<void>
   get(collection: string, key: string, fields?: string[]): Promise<PullRecord | undefined>
+  /**
+   * Optional: get() with every field left as JSON text, for a store that holds them so (SQLite).
+   * The Pull API uses it to skip a parse and a stringify per read.
+   */
+  getJson?(collection: string, key: string): Promise<PullRecordJson | undefined>
   /** One batched lookup; the result has an entry (or undefined) per requested key, in order. */
   getMany(collection: string, keys: string[]): Promise<Array<PullRecord | undefined>>
   /**

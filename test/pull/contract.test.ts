@@ -85,6 +85,56 @@ for (const backend of BACKENDS) {
       assert.equal(await store.get(P, 'get-missing'), undefined)
     })
 
+    it('answers concurrent gets each with its own record and sees writes made before them; getJson agrees', async () => {
+      const keys = Array.from({ length: 20 }, (_, i) => `conc-${i}`)
+      await store.write(
+        P,
+        keys.map((k, i) => ({
+          key: k,
+          set: { visits: i, last_seen: '2025-01-02T03:04:05Z', prefs: { n: i }, tags: ['x'] },
+          writer: W,
+        })),
+      )
+      await store.write(T, [{ key: 'conc-t', set: { a: 'ttl' }, writer: W }])
+      // Issued together, as the Pull API's requests arrive: the SQLite store answers them in one batch.
+      const [rs, t, fields, unknown] = await Promise.all([
+        Promise.all([...keys, 'conc-missing'].map((k) => store.get(P, k))),
+        store.get(T, 'conc-t'),
+        store.get(P, 'conc-7', ['visits']),
+        store.get('no-such-collection', 'k').then(
+          () => 'resolved',
+          (e: unknown) => (isRiffleError(e) ? e.code : String(e)),
+        ),
+      ])
+      assert.deepEqual(
+        rs.map((r) => r?.fields.visits),
+        [...keys.map((_, i) => i), undefined],
+      )
+      assert.deepEqual(rs[3]?.fields, {
+        visits: 3,
+        last_seen: '2025-01-02T03:04:05.000Z',
+        prefs: { n: 3 },
+        tags: ['x'],
+      })
+      assert.equal(t?.fields.a, 'ttl')
+      assert.deepEqual(fields?.fields, { visits: 7 })
+      assert.equal(unknown, 'RIFFLE_UNKNOWN_COLLECTION')
+      await store.write(P, [{ key: 'conc-0', set: { visits: 100 }, writer: W }])
+      assert.equal((await store.get(P, 'conc-0'))?.fields.visits, 100)
+      if (store.getJson) {
+        const [j, g, none] = await Promise.all([
+          store.getJson(P, 'conc-3'),
+          store.get(P, 'conc-3'),
+          store.getJson(P, 'conc-missing'),
+        ])
+        assert.equal(none, undefined)
+        assert.equal(j?.key, 'conc-3')
+        assert.deepEqual(JSON.parse(j!.fieldsJson), g?.fields)
+        assert.equal(new Date(j!.updatedAt).toISOString(), g?.updatedAt)
+        await rejects(store.getJson('no-such-collection', 'k'), 'RIFFLE_UNKNOWN_COLLECTION')
+      }
+    })
+
     it('getMany answers in the order asked, with undefined for missing keys', async () => {
       await store.write(P, [
         { key: 'many-a', set: { segment: 'a' }, writer: W },
@@ -383,6 +433,7 @@ for (const backend of BACKENDS) {
       assert.equal((await store.get(T, 'e1'))?.fields.a, 'old')
       await sleep(1_300)
       assert.equal(await store.get(T, 'e1'), undefined)
+      if (store.getJson) assert.equal(await store.getJson(T, 'e1'), undefined)
       assert.deepEqual(await store.getMany(T, ['e1', 'e2']), [undefined, undefined])
       assert.deepEqual((await store.scan(T, { limit: 10 })).records, [])
       await store.write(T, [{ key: 'e1', set: { a: 'new' }, writer: W }])
