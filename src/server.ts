@@ -2,6 +2,8 @@
  * `riffle start`: the API, the Pull API, the engine and the background jobs in one process,
  * composed from the same services every other transport uses.
  */
+import { readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './api/app.js'
 import { createMetricsRegistry, type ReadinessCheck } from './api/routes/health.js'
@@ -18,6 +20,9 @@ import { createLogger, type Logger } from './log.js'
 import { openRiffle, packageVersion, type Riffle, resolveKafkaBrokers } from './runtime.js'
 import { Scheduler } from './scheduler/scheduler.js'
 import { IngestService } from './streams/ingest.js'
+
+/** The file in the data directory that names the running `riffle start`: `{pid, url, datastore}`. */
+export const SERVER_MARKER = 'server.json'
 
 export interface Server {
   app: FastifyInstance
@@ -153,6 +158,7 @@ export async function startServer(
     ingest,
     scheduler,
     datastore,
+    uploadDir: join(config.dataDir, 'uploads'),
   })
   await app.listen({ port: config.port, host: config.host })
   const address = app.server.address()
@@ -162,6 +168,11 @@ export async function startServer(
     { url, dataDir: config.dataDir, database: riffle.db.description },
     `riffle listening on ${url} (API docs at ${url}/docs)`,
   )
+  // Tells `riffle datastore load` on this data directory that this process holds the DuckDB file,
+  // so that it loads through the API instead (docs/scheduled-campaigns.md).
+  const marker = join(config.dataDir, SERVER_MARKER)
+  const mine = JSON.stringify({ pid: process.pid, url, datastore: datastore.kind })
+  await writeFile(marker, `${mine}\n`).catch((e) => log.warn({ err: e }, 'cannot write the server marker'))
 
   return {
     app,
@@ -179,6 +190,7 @@ export async function startServer(
       await scheduler.stop().catch(() => {})
       await schedulerWebhooks.close()
       await datastore.close()
+      if ((await readFile(marker, 'utf8').catch(() => '')).trim() === mine) await rm(marker, { force: true })
       await riffle.close().catch(() => {})
     },
   }

@@ -32,6 +32,8 @@ export interface AppDeps {
   /** The scheduler and the data store; the run and data store routes are served when both are given. */
   scheduler?: Scheduler
   datastore?: DataStore
+  /** Where uploaded data store files wait while they load; the load route is served when given. */
+  uploadDir?: string
   log: Logger
   defs: DefinitionsService
   keys: KeyStore
@@ -95,7 +97,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (deps.decisions) decisionRoutes(admin, deps.decisions)
     if (deps.history) historyRoutes(admin, deps.history)
     if (deps.scheduler && deps.datastore)
-      runRoutes(admin, { scheduler: deps.scheduler, datastore: deps.datastore })
+      runRoutes(admin, { scheduler: deps.scheduler, datastore: deps.datastore, uploadDir: deps.uploadDir })
     if (pullCatalog) recordRoutes(admin, pullCatalog)
   })
   return app

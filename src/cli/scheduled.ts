@@ -1,13 +1,19 @@
 /** `riffle datastore load|query|tables`, `riffle run CAMPAIGN` and `riffle runs list|show`. */
+import { createReadStream } from 'node:fs'
+import { readFile, stat } from 'node:fs/promises'
+import { basename, join } from 'node:path'
+import { Readable } from 'node:stream'
 import { Command, type Option } from 'commander'
 import type { ConfigOverrides } from '../config.js'
 import { openDataStore } from '../datastore/store.js'
 import { TargetPolicy } from '../engine/ssrf.js'
 import { WebhookSender } from '../engine/webhook.js'
+import { ERRORS, riffleError } from '../errors.js'
 import type { Riffle } from '../runtime.js'
 import { resolveKafkaBrokers } from '../runtime.js'
 import type { RunRecord } from '../scheduler/runs.js'
 import { Scheduler } from '../scheduler/scheduler.js'
+import { SERVER_MARKER } from '../server.js'
 
 type WithRiffle = <T>(overrides: ConfigOverrides, fn: (r: Riffle) => Promise<T>) => Promise<T>
 
@@ -21,13 +27,35 @@ export function scheduledCommands(withRiffle: WithRiffle, dataDirOption: () => O
     'the analytical data store (audiences of scheduled campaigns)',
   )
   ds.command('load <table> <file>')
-    .description('load a CSV or Parquet file into a table (replacing it); shows progress and the row count')
+    .description(
+      'load a CSV or Parquet file into a table (replacing it); shows progress and the row count. While `riffle start` runs on the same data directory with the DuckDB data store, the file is sent to it (POST /api/v1/datastore/tables/{table}/load) with the key in RIFFLE_API_KEY or --key',
+    )
     .option('--append', 'append to the table instead of replacing it')
+    .option(
+      '--key <key>',
+      'an API key with the admin scope, to load through a running server (default $RIFFLE_API_KEY)',
+    )
     .addOption(dataDirOption())
-    .action(async (table: string, file: string, o: { append?: boolean; dataDir?: string }) => {
+    .action(async (table: string, file: string, o: { append?: boolean; key?: string; dataDir?: string }) => {
       await withRiffle({ dataDir: o.dataDir }, async (r) => {
-        const store = await openDataStore(r.config.datastoreUrl, r.config.dataDir)
         const started = Date.now()
+        const server = r.config.datastoreUrl.startsWith('duckdb:')
+          ? await runningServer(r.config.dataDir)
+          : undefined
+        if (server) {
+          const key = o.key ?? process.env.RIFFLE_API_KEY
+          if (!key)
+            throw riffleError(
+              'RIFFLE_CONFLICT',
+              `riffle start (PID ${server.pid}, ${server.url}) is running on this data directory and holds its DuckDB data store, which one process at a time may open; to load through it, set RIFFLE_API_KEY to a key with the admin scope (riffle keys create --scope admin) and run this again, or stop it first`,
+            )
+          const { rows } = await loadThroughServer(server.url, key, table, file, Boolean(o.append))
+          process.stdout.write(
+            `loaded ${rows} rows into ${table} in ${((Date.now() - started) / 1000).toFixed(1)} s (through riffle start at ${server.url})\n`,
+          )
+          return
+        }
+        const store = await openDataStore(r.config.datastoreUrl, r.config.dataDir)
         try {
           const { rows } = await store.load(table, file, {
             replace: !o.append,
@@ -162,4 +190,73 @@ export function scheduledCommands(withRiffle: WithRiffle, dataDirOption: () => O
       })
     })
   return [ds, run, runs]
+}
+
+/** The `riffle start` named by the data directory's marker, when that process is alive. */
+async function runningServer(dataDir: string): Promise<{ pid: number; url: string } | undefined> {
+  let marker: { pid?: unknown; url?: unknown; datastore?: unknown }
+  try {
+    marker = JSON.parse(await readFile(join(dataDir, SERVER_MARKER), 'utf8'))
+  } catch {
+    return undefined
+  }
+  if (typeof marker.pid !== 'number' || typeof marker.url !== 'string' || marker.datastore !== 'duckdb')
+    return undefined
+  try {
+    process.kill(marker.pid, 0)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return undefined // it died without cleaning up
+  }
+  return { pid: marker.pid, url: marker.url }
+}
+
+/** Streams the file to the server's load route, showing the bytes sent on a terminal. */
+async function loadThroughServer(
+  url: string,
+  key: string,
+  table: string,
+  file: string,
+  append: boolean,
+): Promise<{ rows: number }> {
+  let size: number
+  try {
+    size = (await stat(file)).size
+  } catch (e) {
+    throw riffleError('RIFFLE_BAD_REQUEST', `cannot load ${file} into ${table}: ${(e as Error).message}`)
+  }
+  let sent = 0
+  const body = createReadStream(file)
+  body.on('data', (chunk) => {
+    sent += chunk.length
+    if (process.stderr.isTTY)
+      process.stderr.write(`\rsending ${file} to ${url}: ${Math.floor((sent / Math.max(size, 1)) * 100)}%   `)
+  })
+  const qs = new URLSearchParams({ file: basename(file), ...(append ? { append: 'true' } : {}) })
+  let res: Response
+  try {
+    res = await fetch(`${url}/api/v1/datastore/tables/${encodeURIComponent(table)}/load?${qs}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/octet-stream' },
+      body: Readable.toWeb(body) as ReadableStream,
+      duplex: 'half',
+    } as RequestInit)
+  } catch (e) {
+    throw riffleError(
+      'RIFFLE_STORE_UNAVAILABLE',
+      `riffle start at ${url} holds the data store but does not answer: ${(e as Error).message}`,
+    )
+  }
+  if (process.stderr.isTTY) process.stderr.write('\n')
+  const answer = (await res.json().catch(() => ({}))) as {
+    rows?: number
+    error?: { code?: string; message?: string }
+  }
+  if (!res.ok) {
+    const code = (answer.error?.code ?? 'RIFFLE_INTERNAL') as Parameters<typeof riffleError>[0]
+    throw riffleError(
+      code in ERRORS ? code : 'RIFFLE_INTERNAL',
+      `riffle start at ${url}: ${answer.error?.message ?? `HTTP ${res.status}`}`,
+    )
+  }
+  return { rows: Number(answer.rows) }
 }

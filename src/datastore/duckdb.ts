@@ -62,10 +62,11 @@ export class DuckDbDataStore implements DataStore {
       const instance = await this.#instance.catch((e) => {
         this.#instance = undefined
         const msg = (e as Error).message
+        const holder = /\(PID (\d+)\)/.exec(msg)?.[1]
         throw riffleError(
           'RIFFLE_STORE_UNAVAILABLE',
           /lock/i.test(msg)
-            ? `the data store file ${this.file} is in use by another process: ${msg.split('\n')[0]}`
+            ? `the data store file ${this.file} is open in another process${holder ? ` (PID ${holder})` : ''}, and DuckDB lets one process at a time open it; if that is \`riffle start\`, load through it (\`riffle datastore load\` does when RIFFLE_API_KEY holds a key with the admin scope) or stop it first`
             : `the data store ${this.file} cannot be opened: ${msg.split('\n')[0]}`,
           { cause: e },
         )

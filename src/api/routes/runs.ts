@@ -1,7 +1,14 @@
-/** Scheduled-campaign runs and the data store schema over HTTP. */
+/** Scheduled-campaign runs, the data store schema and data store loads over HTTP. */
+import { randomUUID } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
+import { mkdir, rm } from 'node:fs/promises'
+import { basename, join } from 'node:path'
+import type { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import type { FastifyInstance } from 'fastify'
 import Type from 'typebox'
-import type { DataStore } from '../../datastore/store.js'
+import { type DataStore, fileFormat, quoteTable } from '../../datastore/store.js'
+import { isRiffleError, riffleError } from '../../errors.js'
 import type { Scheduler } from '../../scheduler/scheduler.js'
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T, description: string) =>
@@ -39,7 +46,10 @@ const TableSchema = Type.Object({
   ),
 })
 
-export function runRoutes(app: FastifyInstance, deps: { scheduler: Scheduler; datastore: DataStore }): void {
+export function runRoutes(
+  app: FastifyInstance,
+  deps: { scheduler: Scheduler; datastore: DataStore; uploadDir?: string | undefined },
+): void {
   app.get(
     '/api/v1/runs',
     {
@@ -96,5 +106,56 @@ export function runRoutes(app: FastifyInstance, deps: { scheduler: Scheduler; da
       },
     },
     async () => ({ items: await deps.datastore.tables() }),
+  )
+  const uploadDir = deps.uploadDir
+  if (!uploadDir) return
+  // The file arrives as the request body and is streamed to disk, never held in memory.
+  app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload))
+  app.post(
+    '/api/v1/datastore/tables/:table/load',
+    {
+      bodyLimit: Number.MAX_SAFE_INTEGER,
+      schema: {
+        tags: ['datastore'],
+        summary:
+          'Load a CSV or Parquet file, sent as the body (application/octet-stream), into a table; what `riffle datastore load` uses while `riffle start` holds the DuckDB file',
+        params: Type.Object({ table: Type.String({ minLength: 1 }) }),
+        querystring: Type.Object({
+          file: Type.String({
+            minLength: 1,
+            description: 'The file name; its extension (.csv, .tsv, .csv.gz, .parquet) gives the format.',
+          }),
+          append: Type.Optional(Type.Boolean({ description: 'Append instead of replacing the table.' })),
+        }),
+        response: { 200: Type.Object({ table: Type.String(), rows: Type.Number() }) },
+      },
+    },
+    async (req) => {
+      const { table } = req.params as { table: string }
+      const q = req.query as { file: string; append?: boolean }
+      quoteTable(table)
+      const name = basename(q.file).replace(/[^A-Za-z0-9._-]/g, '_')
+      fileFormat(name)
+      if (!req.body || typeof (req.body as Readable).pipe !== 'function')
+        throw riffleError(
+          'RIFFLE_BAD_REQUEST',
+          'send the file as the request body with Content-Type: application/octet-stream',
+        )
+      await mkdir(uploadDir, { recursive: true })
+      const path = join(uploadDir, `${randomUUID()}-${name}`)
+      try {
+        await pipeline(req.body as Readable, createWriteStream(path))
+        try {
+          const { rows } = await deps.datastore.load(table, path, { replace: !q.append })
+          return { table, rows }
+        } catch (e) {
+          // name the file as the client knows it, not the upload's temporary path
+          if (isRiffleError(e)) throw riffleError(e.code, e.message.split(path).join(q.file), { cause: e })
+          throw e
+        }
+      } finally {
+        await rm(path, { force: true })
+      }
+    },
   )
 }
