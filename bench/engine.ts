@@ -5,6 +5,7 @@
  *   BENCH_EVENTS=100000 BENCH_RUNS=3 npm run bench:engine
  *   BENCH_ONLY=saturation|latency   one part only (latency needs BENCH_LATENCY_RATE)
  *   BENCH_ENGINE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   node flags for the engine processes
+ *   BENCH_ENGINE_LOG=/tmp/engine.log BENCH_ENGINE_LOG_LEVEL=debug   the engine processes' logs
  *
  * Campaign: one filter, one enrichment, one CEL field, one Liquid field; outputs to Kafka, the
  * embedded (SQLite) pull store and the output history. Figures:
@@ -17,7 +18,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -145,7 +146,7 @@ interface EngineProc {
 function startEngine(env: Record<string, string>): EngineProc {
   const args = (process.env.BENCH_ENGINE_NODE_ARGS ?? '').split(' ').filter(Boolean)
   const child = spawn(process.execPath, [...args, BIN, 'start', '--port', '0'], {
-    env: { ...process.env, RIFFLE_LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, RIFFLE_LOG_LEVEL: process.env.BENCH_ENGINE_LOG_LEVEL ?? 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let log = ''
@@ -160,6 +161,10 @@ function startEngine(env: Record<string, string>): EngineProc {
       }
     })
     child.stderr!.on('data', (d) => (log += d))
+    if (process.env.BENCH_ENGINE_LOG) {
+      const file = process.env.BENCH_ENGINE_LOG
+      child.stdout!.on('data', (d) => appendFileSync(file, d))
+    }
   })
   return {
     child,
