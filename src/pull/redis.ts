@@ -2,8 +2,9 @@
  * The Redis pull store: one hash per record (`riffle:pull:<collection>:<key>`), the fields as
  * plain text, metadata in reserved `_`-prefixed hash fields; one sorted set per collection
  * (`riffle:pullkeys:<collection>`, every score 0) lists the keys for key-order scans. Each record's
- * write is atomic: one Lua script where the server must decide (only if newer, unset, delete, TTL),
- * otherwise a single HSET.
+ * write is atomic: one Lua script per record where the server must decide (only if newer, unset,
+ * delete, TTL); plain merges, the load path, go up to 250 records to one script call, a single HSET
+ * each. A batch is one pipeline.
  *
  * Client: ioredis, chosen by measurement here (pipelined writes about 155k/s against 90k/s, and
  * 500-key lookups 1.7 ms against 3.0 ms, for the official `redis` 6 client).
@@ -62,6 +63,44 @@ redis.call('ZADD', z, 0, key)
 return 1
 `
 
+/*
+ * Plain merges (no TTL, only-if-newer, unset or delete), many records in one call: the load path.
+ * KEYS: the key set, then each record's hash. ARGV, per record: the number of HSET arguments, the
+ * record key, then those arguments (field, value, ..., including the metadata). Each record is one
+ * HSET (atomic for the record), then PERSIST (the collection may have had a TTL once); the keys of
+ * the records written join the key set, also when a record fails (WRONGTYPE), whose error is then
+ * returned after the records before it. Returns the number of records written.
+ */
+const BULK_SCRIPT = `
+local z = KEYS[1]
+local a = 1
+local members = {}
+local failed
+for r = 2, #KEYS do
+  local n = tonumber(ARGV[a])
+  local ok = redis.pcall('HSET', KEYS[r], unpack(ARGV, a + 2, a + 1 + n))
+  if type(ok) == 'table' and ok.err then
+    failed = ok
+    break
+  end
+  redis.call('PERSIST', KEYS[r])
+  members[#members + 1] = 0
+  members[#members + 1] = ARGV[a + 1]
+  a = a + 2 + n
+end
+for i = 1, #members, 1000 do
+  redis.call('ZADD', z, unpack(members, i, math.min(i + 999, #members)))
+end
+if failed then return failed end
+return #members / 2
+`
+
+/**
+ * Records per bulk script call: large enough that the client builds few commands, small enough
+ * that one call holds Redis for about a millisecond at most.
+ */
+const BULK_RECORDS = 250
+
 type Writer = Redis & {
   riffleWrite(hash: string, keys: string, ...args: Array<string | number>): Promise<number>
 }
@@ -109,6 +148,7 @@ export class RedisPullStore implements PullStore {
     this.#redis = redis as Writer
     this.description = description
     this.#redis.defineCommand('riffleWrite', { numberOfKeys: 2, lua: WRITE_SCRIPT })
+    this.#redis.defineCommand('riffleBulk', { lua: BULK_SCRIPT })
     this.#sweepTimer = setInterval(() => void this.sweep().catch(() => {}), SWEEP_EVERY_MS)
     this.#sweepTimer.unref()
   }
@@ -221,39 +261,36 @@ export class RedisPullStore implements PullStore {
     const zkey = KEYS_PREFIX + collection
     const p = this.#redis.pipeline() as unknown as {
       riffleWrite(...args: Array<string | number>): void
-      hset(key: string, ...args: string[]): void
-      persist(key: string): void
-      zadd(key: string, ...args: string[]): void
+      riffleBulk(numberOfKeys: number, keys: string[], args: string[]): void
       exec(): Promise<Array<[Error | null, unknown]> | null>
     }
-    // Per command: 1 = a scripted write (answers 1 or 0), 2 = a plain write's HSET (applied), 0 = other.
-    const kinds: number[] = []
-    let members: string[] = []
-    const flushMembers = () => {
-      if (members.length === 0) return
-      p.zadd(zkey, ...members)
-      kinds.push(0)
-      members = []
+    // Every command answers how many records it applied: a per-record script 1 or 0, a bulk script its count.
+    let keys: string[] = [zkey]
+    let args: string[] = []
+    const flushBulk = () => {
+      if (keys.length === 1) return
+      p.riffleBulk(keys.length, keys, args)
+      keys = [zkey]
+      args = []
     }
     for (const w of checked) {
       if (ttl === 0 && !w.delete && !w.onlyIfNewer && w.unset.length === 0) {
-        // A plain merge needs no decision on the server: one HSET (atomic for the record) instead
-        // of a script; the key set is updated for a run of these at once.
-        const args: string[] = []
+        // A plain merge needs no decision on the server: it joins the run of records for one bulk
+        // script call, in order.
+        const at = args.length
+        args.push('', w.key)
         for (const f of w.setNames) args.push(f, encode(w.set[f]))
         args.push('_updatedAt', now, '_writer', w.writer)
         if (w.eventTime !== undefined) args.push('_eventTime', String(w.eventTime))
-        p.hset(prefix + w.key, ...args)
-        p.persist(prefix + w.key) // the collection may have had a TTL once
-        kinds.push(2, 0)
-        members.push('0', w.key)
+        args[at] = String(args.length - at - 2)
+        keys.push(prefix + w.key)
+        if (keys.length > BULK_RECORDS) flushBulk()
         continue
       }
-      flushMembers()
+      flushBulk()
       p.riffleWrite(prefix + w.key, zkey, ...this.#args(w, now, ttl))
-      kinds.push(1)
     }
-    flushMembers()
+    flushBulk()
     let results: Array<[Error | null, unknown]> | null
     try {
       results = await p.exec()
@@ -265,8 +302,7 @@ export class RedisPullStore implements PullStore {
     for (let i = 0; i < results.length; i++) {
       const [err, r] = results[i]!
       if (err) throw this.#wrap(err)
-      if (kinds[i] === 1) applied += Number(r)
-      else if (kinds[i] === 2) applied++
+      applied += Number(r)
     }
     return { applied, skipped: checked.length - applied }
   }

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Collection } from '../../src/definitions/schema.js'
 import { isRiffleError } from '../../src/errors.js'
-import type { PullStore } from '../../src/pull/store.js'
+import type { PullStore, PullWrite } from '../../src/pull/store.js'
 import { uniqueName } from '../helpers.js'
 import { BACKENDS } from './backends.js'
 
@@ -184,14 +184,22 @@ for (const backend of BACKENDS) {
     })
 
     it('writes a bulk batch, in order', async () => {
-      const writes = Array.from({ length: 2500 }, (_, i) => ({
+      const writes: PullWrite[] = Array.from({ length: 2500 }, (_, i) => ({
         key: `bulk-${String(i).padStart(5, '0')}`,
         set: { visits: i, segment: i % 2 ? 'odd' : 'even' },
         writer: W,
       }))
       // The same key twice in one batch: the later write wins.
       writes.push({ key: 'bulk-00007', set: { visits: 700, segment: 'late' }, writer: W })
-      assert.deepEqual(await store.write(P, writes), { applied: 2501, skipped: 0 })
+      // A delete amid the sets applies in its place (Redis: between two bulk script calls).
+      writes.splice(300, 0, { key: 'bulk-00010', delete: true, writer: W })
+      assert.deepEqual(await store.write(P, writes), { applied: 2502, skipped: 0 })
+      assert.equal(await store.get(P, 'bulk-00010'), undefined)
+      assert.deepEqual(
+        (await store.scan(P, { after: 'bulk-00009', limit: 2 })).records.map((r) => r.key),
+        ['bulk-00011', 'bulk-00012'],
+      )
+      assert.equal((await store.scan(P, { after: 'bulk-02498', limit: 1 })).records[0]?.key, 'bulk-02499')
       const rs = await store.getMany(P, ['bulk-00000', 'bulk-01234', 'bulk-02499', 'bulk-00007'])
       assert.deepEqual(
         rs.map((r) => r?.fields),
