@@ -147,6 +147,7 @@ export async function activateBatch(
   const outside: Candidate[] = []
   // `campaign` and `now` are read-only in every expression: one object each, shared by the batch.
   const nowDate = new Date(now)
+  const nowIso = nowDate.toISOString()
   for (const { campaign, triggers } of work) {
     const notYet = campaign.startAt !== undefined && now < campaign.startAt
     const over = campaign.endAt !== undefined && now > campaign.endAt
@@ -280,7 +281,7 @@ export async function activateBatch(
     }
     if (c.status !== 'sent') continue
     const outScope = { ...c.scope, cell: c.cell, content: c.content }
-    const record = activationRecord(c, now)
+    const record = activationRecord(c, now, nowIso)
     const deliveries: Record<string, DeliveryStatus> = {}
     try {
       c.campaign.compiled.outputs.forEach((o, index) => {
@@ -376,13 +377,13 @@ export async function activateBatch(
         expiresAt: now + c.campaign.dedupeWindowMs!,
       })
     }
-    const a = c.recorded ?? { ...activationRecordFull(c, now), deliveries: deliveriesOf(c) }
+    const a = c.recorded ?? activationRecordFull(c, now, deliveriesOf(c))
     if (!c.recorded) outcome.activations.push(a)
     else outcome.replayed.push(a)
     const k = `${c.campaign.name}\u0000${c.cell || '-'}\u0000${c.status}`
     outcome.counts.set(k, (outcome.counts.get(k) ?? 0) + 1)
     for (const [ch, d] of Object.entries(a.deliveries)) {
-      const ok = `${ch.split(':')[0]}\u0000${d.status}`
+      const ok = `${channelKind(ch)}\u0000${d.status}`
       outcome.outputs.set(ok, (outcome.outputs.get(ok) ?? 0) + 1)
     }
   }
@@ -545,8 +546,14 @@ function sourceJson(s: ActivationSource): Record<string, unknown> {
   return s.kind === 'stream' ? { topic: s.topic, partition: s.partition, offset: s.offset } : { run: s.runId }
 }
 
+/** `kafka`, `pull` or `webhook`, from a delivery's channel name (`pull:profile`). */
+function channelKind(channel: string): string {
+  const i = channel.indexOf(':')
+  return i < 0 ? channel : channel.slice(0, i)
+}
+
 /** The activation record as Kafka and webhooks receive it. */
-function activationRecord(c: Candidate, now: number): Record<string, unknown> {
+function activationRecord(c: Candidate, now: number, nowIso: string): Record<string, unknown> {
   return {
     id: c.id,
     campaign: c.campaign.name,
@@ -556,11 +563,18 @@ function activationRecord(c: Candidate, now: number): Record<string, unknown> {
     content: c.content,
     source: sourceJson(c.trigger.source),
     eventTime: c.trigger.eventTime === null ? null : new Date(c.trigger.eventTime).toISOString(),
-    outputTime: new Date(c.recorded?.outputTime ?? now).toISOString(),
+    outputTime:
+      c.recorded === undefined || c.recorded.outputTime === now
+        ? nowIso
+        : new Date(c.recorded.outputTime).toISOString(),
   }
 }
 
-function activationRecordFull(c: Candidate, now: number): Activation {
+function activationRecordFull(
+  c: Candidate,
+  now: number,
+  deliveries: Record<string, DeliveryStatus>,
+): Activation {
   return {
     id: c.id,
     campaign: c.campaign.name,
@@ -572,7 +586,7 @@ function activationRecordFull(c: Candidate, now: number): Activation {
     eventTime: c.trigger.eventTime,
     outputTime: now,
     content: c.content,
-    deliveries: {},
+    deliveries,
     ...(c.reason ? { reason: c.reason } : {}),
   }
 }

@@ -481,10 +481,11 @@ export class Engine {
     const metrics = this.#deps.metrics
     const dead: DeadLetter[] = []
     const work = new Map<string, { campaign: CampaignRuntime; triggers: TriggerItem[] }>()
+    const eventsIn = new Map<string, number>()
     for (const m of batch) {
       const sp = plan.byTopic.get(m.topic)
       if (!sp) continue // a topic no campaign listens to any more: commit past it
-      metrics.eventsIn.inc({ stream: sp.stream.name })
+      eventsIn.set(sp.stream.name, (eventsIn.get(sp.stream.name) ?? 0) + 1)
       const d = sp.decoder.decode(m.value)
       if (!d.ok) {
         metrics.deadLetters.inc({ stream: sp.stream.name, reason: d.reason })
@@ -539,6 +540,9 @@ export class Engine {
         w.triggers.push(trigger)
       }
     }
+
+    // once per stream and batch: a labelled counter costs a lookup per call
+    for (const [stream, n] of eventsIn) metrics.eventsIn.inc({ stream }, n)
 
     const deps: ActivateDeps = {
       pull: this.#deps.pull,
@@ -643,10 +647,16 @@ export class Engine {
     for (const m of lastPerPartition(batch)) this.#expected.set(`${m.topic}:${m.partition}`, m.offset + 1n)
     this.#processed += batch.length
     const done = Date.now()
+    // the labelled histogram once per topic and batch, not a label lookup per message
+    const latency = new Map<string, ReturnType<typeof metrics.latency.labels> | null>()
     for (const m of batch) {
-      const sp = plan.byTopic.get(m.topic)
-      if (sp)
-        metrics.latency.observe({ stream: sp.stream.name }, Math.max(0, done - Number(m.timestamp)) / 1000)
+      let h = latency.get(m.topic)
+      if (h === undefined) {
+        const sp = plan.byTopic.get(m.topic)
+        h = sp ? metrics.latency.labels({ stream: sp.stream.name }) : null
+        latency.set(m.topic, h)
+      }
+      h?.observe(Math.max(0, done - Number(m.timestamp)) / 1000)
     }
     if (this.#log.isLevelEnabled('debug')) {
       this.#log.debug(
