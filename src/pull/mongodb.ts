@@ -4,15 +4,19 @@
  * metadata in `_updatedAt` (date), `_writer` and `_eventTime` (epoch ms).
  *
  * Written for what MongoDB-wire servers have in common, FerretDB 1.x included: no transactions,
- * no pipeline updates, no TTL indexes, and a bulk write that stops at its first error even when
- * unordered. So a batch never relies on a duplicate-key error: it reads the stored event times of
- * its keys first and decides per record (keeping a filter on the event time against races). Each
- * record's write is one single-document operation, which MongoDB applies atomically.
+ * no pipeline updates, no TTL indexes, and a bulk write of updates that stops at its first error
+ * even when unordered (unordered inserts do go on past duplicate keys there). A batch is first tried as unordered inserts of whole documents, one per key (its
+ * writes folded in order): the load path, with no read first. A key that exists fails alone with a
+ * duplicate-key error and writes nothing; for those keys (and keys with a delete), the batch reads
+ * the stored event times and decides per record, sending single-document updates with a filter on
+ * the event time against races. Each record's write is one single-document operation, which
+ * MongoDB applies atomically.
  */
 import {
   type AnyBulkWriteOperation,
   type Db,
   type Document,
+  MongoBulkWriteError,
   MongoClient,
   type Collection as MongoCollection,
   MongoNetworkError,
@@ -33,6 +37,8 @@ import {
 } from './values.js'
 
 export const COLLECTION_PREFIX = 'pull.'
+/** Documents per insertMany command. */
+const INSERT_CHUNK = 1000
 const SWEEP_EVERY_MS = 60_000
 
 interface PullDoc extends Document {
@@ -218,24 +224,97 @@ export class MongoPullStore implements PullStore {
     const checked = checkWrites(p.c, writes)
     if (checked.length === 0) return { applied: 0, skipped: 0 }
     try {
+      const { applied, rest } = await this.#insertAbsent(p, checked)
+      if (rest.length === 0) return { applied, skipped: checked.length - applied }
+      let r: { applied: number }
       try {
-        return await this.#write(p, checked)
+        r = await this.#writeByState(p, rest)
       } catch (e) {
         // Another writer created one of the keys between our read and our insert: read again, once.
         if ((e as { code?: number }).code !== 11000) throw e
-        return await this.#write(p, checked)
+        r = await this.#writeByState(p, rest)
       }
+      return { applied: applied + r.applied, skipped: checked.length - applied - r.applied }
     } catch (e) {
       throw this.#wrap(e)
     }
   }
 
   /**
-   * Reads the stored state of the batch's keys, then: writes to absent (or expired) records are
-   * folded in memory into whole documents and inserted with insertMany (the fast path for loads);
-   * writes to present records become single-document updates, in order, before the inserts.
+   * The load path, without reading first: each key's writes (but for keys with a delete, which must
+   * know whether the record exists) are folded into a whole document and inserted, unordered. A key
+   * that exists already fails alone with a duplicate-key error, writes nothing, and its writes are
+   * returned in `rest` (in order) for #writeByState; so are the writes of keys with a delete.
    */
-  async #write(p: Prepared, checked: CheckedWrite[]): Promise<{ applied: number; skipped: number }> {
+  async #insertAbsent(
+    p: Prepared,
+    checked: CheckedWrite[],
+  ): Promise<{ applied: number; rest: CheckedWrite[] }> {
+    const now = Date.now()
+    const byKey = new Map<string, { doc: PullDoc | null; applied: number }>()
+    const stateKeys = new Set<string>()
+    for (const w of checked) if (w.delete) stateKeys.add(w.key)
+    for (const w of checked) {
+      if (stateKeys.has(w.key)) continue
+      let folded = byKey.get(w.key)
+      if (!folded) {
+        folded = { doc: null, applied: 0 }
+        byKey.set(w.key, folded)
+      }
+      const next = this.#fold(p, folded.doc, w, now)
+      if (next === undefined) continue // older than a write before it in this batch
+      folded.doc = next
+      folded.applied++
+    }
+    const docs: PullDoc[] = []
+    for (const f of byKey.values()) docs.push(f.doc!)
+    let applied = 0
+    for (let i = 0; i < docs.length; i += INSERT_CHUNK) {
+      const chunk = docs.slice(i, i + INSERT_CHUNK)
+      const present = new Set<number>()
+      try {
+        await p.coll.insertMany(chunk, { ordered: false })
+      } catch (e) {
+        const errors = (e as { writeErrors?: unknown }).writeErrors
+        if (!(e instanceof MongoBulkWriteError) || !errors) throw e
+        const list = (Array.isArray(errors) ? errors : [errors]) as Array<{ code: number; index: number }>
+        if (list.length === 0) throw e
+        for (const we of list) {
+          if (we.code !== 11000) throw e
+          present.add(we.index)
+        }
+      }
+      chunk.forEach((d, j) => {
+        if (present.has(j)) stateKeys.add(d._id)
+        else applied += byKey.get(d._id)!.applied
+      })
+    }
+    return { applied, rest: stateKeys.size === 0 ? [] : checked.filter((w) => stateKeys.has(w.key)) }
+  }
+
+  /**
+   * A write folded into the document that an absent record becomes: undefined when it is skipped
+   * (only if newer, and older than the write before it), null when it deletes the record.
+   */
+  #fold(p: Prepared, doc: PullDoc | null, w: CheckedWrite, now: number): PullDoc | null | undefined {
+    if (doc && w.onlyIfNewer && doc._eventTime !== undefined && doc._eventTime > w.eventTime!)
+      return undefined
+    if (w.delete) return null
+    const next: PullDoc = doc ? { ...doc } : ({ _id: w.key } as PullDoc)
+    Object.assign(next, this.#encode(p, w.set))
+    for (const f of w.unset) delete next[f]
+    next._updatedAt = new Date(now)
+    next._writer = w.writer
+    if (w.eventTime !== undefined) next._eventTime = w.eventTime
+    return next
+  }
+
+  /**
+   * Reads the stored state of the batch's keys, then: writes to absent (or expired) records are
+   * folded in memory into whole documents and inserted with insertMany; writes to present records
+   * become single-document updates, in order, before the inserts.
+   */
+  async #writeByState(p: Prepared, checked: CheckedWrite[]): Promise<{ applied: number }> {
     const now = Date.now()
     const cutoff = expiredBefore(p.c, now)
     const keys = [...new Set(checked.map((w) => w.key))]
@@ -264,20 +343,9 @@ export class MongoPullStore implements PullStore {
       }
       // Absent: fold into the document that will be inserted.
       const doc = pending.get(w.key)
-      if (doc && w.onlyIfNewer && doc._eventTime !== undefined && doc._eventTime > w.eventTime!) continue
-      if (w.delete) {
-        if (doc) {
-          pending.set(w.key, null)
-          folded++
-        }
-        continue
-      }
-      const next: PullDoc = doc ? { ...doc } : ({ _id: w.key } as PullDoc)
-      Object.assign(next, this.#encode(p, w.set))
-      for (const f of w.unset) delete next[f]
-      next._updatedAt = new Date(now)
-      next._writer = w.writer
-      if (w.eventTime !== undefined) next._eventTime = w.eventTime
+      if (w.delete && !doc) continue // deleting an absent record: skipped
+      const next = this.#fold(p, doc ?? null, w, now)
+      if (next === undefined) continue
       pending.set(w.key, next)
       folded++
     }
@@ -288,10 +356,10 @@ export class MongoPullStore implements PullStore {
     }
     applied -= expiredDeletes
     const inserts = [...pending.values()].filter((d): d is PullDoc => d !== null)
-    for (let i = 0; i < inserts.length; i += 1000) {
-      await p.coll.insertMany(inserts.slice(i, i + 1000), { ordered: true })
+    for (let i = 0; i < inserts.length; i += INSERT_CHUNK) {
+      await p.coll.insertMany(inserts.slice(i, i + INSERT_CHUNK), { ordered: true })
     }
-    return { applied, skipped: checked.length - applied }
+    return { applied }
   }
 
   /** The single-document operation for a write to a present record; the filter guards against races. */

@@ -212,6 +212,29 @@ for (const backend of BACKENDS) {
       )
     })
 
+    it('writes one batch over records that exist and records that do not, each as if alone', async () => {
+      await store.write(P, [
+        { key: 'ex-1', set: { segment: 'old', first_name: 'One' }, writer: W },
+        { key: 'ex-2', set: { segment: 'old' }, eventTime: 2_000, writer: W },
+      ])
+      const r = await store.write(P, [
+        { key: 'new-1', set: { segment: 'a' }, writer: W },
+        { key: 'ex-1', set: { segment: 'new' }, writer: W },
+        { key: 'new-1', set: { visits: 1 }, unset: ['segment'], writer: W },
+        { key: 'ex-2', set: { segment: 'late' }, eventTime: 1_000, onlyIfNewer: true, writer: W },
+        { key: 'new-2', set: { segment: 'b' }, eventTime: 5_000, writer: W },
+        { key: 'new-2', set: { segment: 'older' }, eventTime: 4_000, onlyIfNewer: true, writer: W },
+        { key: 'ex-1', unset: ['first_name'], writer: W },
+      ])
+      assert.deepEqual(r, { applied: 5, skipped: 2 })
+      const rs = await store.getMany(P, ['new-1', 'ex-1', 'ex-2', 'new-2'])
+      assert.deepEqual(
+        rs.map((x) => x?.fields),
+        [{ visits: 1 }, { segment: 'new' }, { segment: 'old' }, { segment: 'b' }],
+      )
+      assert.equal(rs[3]?.eventTime, 5_000)
+    })
+
     it('applies a mixed batch of sets, unsets and deletes in order', async () => {
       const r = await store.write(P, [
         { key: 'mixed-a', set: { segment: 'one', first_name: 'A' }, writer: W },
