@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path'
 import Sqlite from 'better-sqlite3'
 import pg from 'pg'
 import { riffleError } from '../errors.js'
+import { checkpointInBackground, release } from './checkpointer.js'
 
 export type Dialect = 'sqlite' | 'postgres'
 export type Params = readonly unknown[]
@@ -115,7 +116,11 @@ export class SqliteDatabase extends Base {
     this.#db.pragma('synchronous = NORMAL')
     this.#db.pragma('busy_timeout = 5000')
     this.#db.defaultSafeIntegers(false)
+    this.#file = file
+    checkpointInBackground(file)
   }
+
+  readonly #file: string
 
   /** The raw handle, for hot paths that batch many statements synchronously. */
   get handle(): Sqlite.Database {
@@ -184,6 +189,7 @@ export class SqliteDatabase extends Base {
 
   async close(): Promise<void> {
     await this.#lock.catch(() => {})
+    release(this.#file)
     this.#db.close()
   }
 }

@@ -9,9 +9,11 @@
  * `getMany` runs in one read transaction too. Each read still sees every write committed before it
  * was asked for (writes are synchronous and complete before the reads run).
  */
+
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Sqlite from 'better-sqlite3'
+import { checkpointInBackground, release } from '../db/checkpointer.js'
 import type { Collection } from '../definitions/schema.js'
 import { riffleError } from '../errors.js'
 import type { PullRecord, PullRecordJson, PullStore, PullWrite, ScanPage } from './store.js'
@@ -125,6 +127,7 @@ export class SqlitePullStore implements PullStore {
   readonly kind = 'sqlite'
   readonly description: string
   readonly #db: Sqlite.Database
+  readonly #file: string
   #tables = new Map<string, Table>()
   #purgeTimer: NodeJS.Timeout | undefined
   readonly #begin: Sqlite.Statement
@@ -150,6 +153,8 @@ export class SqlitePullStore implements PullStore {
     // than a read() system call per page.
     this.#db.pragma('cache_size = -65536')
     this.#db.pragma('mmap_size = 1073741824')
+    this.#file = file
+    checkpointInBackground(file)
     this.#begin = this.#db.prepare('begin')
     this.#commit = this.#db.prepare('commit')
     this.#rollback = this.#db.prepare('rollback')
@@ -310,6 +315,9 @@ export class SqlitePullStore implements PullStore {
 
   async close(): Promise<void> {
     clearInterval(this.#purgeTimer)
-    if (this.#db.open) this.#db.close()
+    if (this.#db.open) {
+      release(this.#file)
+      this.#db.close()
+    }
   }
 }
