@@ -347,21 +347,12 @@ export async function activateBatch(
 
   // 6. Deliver: the Pull Marketing database, then webhooks. A retryable failure fails the batch.
   for (const [collection, writes] of pullWrites) {
-    try {
-      await deps.pull.write(collection, writes)
-    } catch (e) {
-      const retryable = (e as { retryable?: boolean }).retryable !== false
-      if (retryable)
-        throw new RetryableOutputError(
-          `pull store write to "${collection}" failed: ${errorText(e)}`,
-          `pull:${collection}`,
-          { cause: e },
-        )
-      for (const c of pullOwners.get(collection) ?? []) {
-        c.status = 'failed'
-        c.reason = `pull:${collection}: ${errorText(e)}`
-        deliveriesOf(c)[`pull:${collection}`] = { status: 'failed', detail: errorText(e) }
-      }
+    const owners = pullOwners.get(collection) ?? []
+    for (const { index, error } of await writeIsolating(deps.pull, collection, writes)) {
+      const c = owners[index]!
+      c.status = 'failed'
+      c.reason = `pull:${collection}: ${errorText(error)}`
+      deliveriesOf(c)[`pull:${collection}`] = { status: 'failed', detail: errorText(error) }
     }
   }
   await deliverWebhooks(webhooks, deps.webhooks)
@@ -391,6 +382,38 @@ export async function activateBatch(
   if (outcome.activations.length) await deps.history.append(outcome.activations)
   // Kafka outputs of replayed `sent` activations were aborted with their transaction: produce them again.
   return outcome
+}
+
+/**
+ * Writes a batch to the Pull Marketing database. A write the store refuses (a key too long, a value
+ * of the wrong type) fails the whole batch, atomically; the batch is then split in halves, and
+ * halves again, until the refused writes stand alone: they are returned, every other write is
+ * made. A retryable failure (the store is down) fails the batch for a retry; what was written
+ * already is written again then, which changes nothing (the writes are idempotent).
+ */
+async function writeIsolating(
+  pull: PullStore,
+  collection: string,
+  writes: PullWrite[],
+  offset = 0,
+): Promise<Array<{ index: number; error: unknown }>> {
+  try {
+    await pull.write(collection, writes)
+    return []
+  } catch (e) {
+    if ((e as { retryable?: boolean }).retryable !== false)
+      throw new RetryableOutputError(
+        `pull store write to "${collection}" failed: ${errorText(e)}`,
+        `pull:${collection}`,
+        { cause: e },
+      )
+    if (writes.length === 1) return [{ index: offset, error: e }]
+    const half = Math.ceil(writes.length / 2)
+    return [
+      ...(await writeIsolating(pull, collection, writes.slice(0, half), offset)),
+      ...(await writeIsolating(pull, collection, writes.slice(half), offset + half)),
+    ]
+  }
 }
 
 function deliveriesOf(c: Candidate): Record<string, DeliveryStatus> {

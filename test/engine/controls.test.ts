@@ -141,4 +141,27 @@ campaigns:
     assert.equal(c1.length, 5)
     assert.equal(c1.filter((a) => a.status === 'sent').length, 2, 'still only two sent after the restart')
   })
+
+  it('a write the Pull Marketing database refuses fails its own activation only, not the batch', async () => {
+    const long = 'L'.repeat(300)
+    const control = 'bad\u0001key'
+    const good = Array.from({ length: 20 }, (_, i) => ev(`w${i}`, `w-order-${i}`))
+    await produce(topic, [...good.slice(0, 10), ev(long, 'w-long'), ev(control, 'w-ctl'), ...good.slice(10)])
+    const mine = async () =>
+      (await statuses('dedupe')).filter(
+        (a) => a.customerKey.startsWith('w') || a.customerKey === long || a.customerKey === control,
+      )
+    await waitFor('isolated writes', async () => (await mine()).length >= 22)
+    const all = await mine()
+    const failed = all.filter((a) => a.status === 'failed')
+    assert.deepEqual(failed.map((a) => a.customerKey).sort(), [control, long].sort())
+    assert.match(failed.find((a) => a.customerKey === long)!.reason!, /^pull:seen: .*longer than 256/)
+    assert.match(failed.find((a) => a.customerKey === control)!.reason!, /^pull:seen: .*control character/)
+    assert.deepEqual(failed[0]!.deliveries['pull:seen']?.status, 'failed')
+    assert.equal(all.filter((a) => a.status === 'sent').length, 20)
+    for (let i = 0; i < 20; i++)
+      assert.equal((await h.pull.get('seen', `w${i}`))?.fields.last_order, `w-order-${i}`)
+    // the other campaigns on the stream acted on all 22 events
+    assert.equal((await statuses('split')).filter((a) => a.customerKey.startsWith('w')).length, 20)
+  })
 })
