@@ -13,66 +13,24 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { DuckDBInstance } from '@duckdb/node-api'
-import { loadConfig } from '../src/config.js'
-import { openDataStore } from '../src/datastore/store.js'
-import { parseDefinitionsText } from '../src/definitions/source.js'
-import { TargetPolicy } from '../src/engine/ssrf.js'
-import { WebhookSender } from '../src/engine/webhook.js'
-import { createLogger } from '../src/log.js'
-import { openRiffle } from '../src/runtime.js'
-import { Scheduler } from '../src/scheduler/scheduler.js'
+import { createCustomers, openScheduledBench, scoreDefinitions } from './scheduled-setup.js'
 
 const ROWS = Number(process.env.RIFFLE_BENCH_ROWS ?? 10_000_000)
 const STEP = 1_000_000
 const MB = (n: number) => (n / 1024 / 1024).toFixed(0).padStart(5)
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
 
-const DEFS = `
-collections:
-  - name: memscores
-    key: customer_id
-    fields: [ { name: score, type: number }, { name: band, type: string } ]
-campaigns:
-  - name: memory-flat
-    trigger: { manual: true }
-    audience:
-      sql: "select customer_id, 1 / (1 + exp(-(-1.5 + 0.02 * recency - 0.3 * orders + 0.001 * spend))) as score from customers"
-    content:
-      band: 'row.score >= 0.5 ? "high" : "low"'
-    outputs:
-      - pull: { collection: memscores, key: row.customer_id, set: { score: row.score, band: content.band } }
-`
+const DEFS = scoreDefinitions('memscores', 'memory-flat')
 
 const dir = mkdtempSync(join(process.env.RIFFLE_BENCH_DIR ?? tmpdir(), 'riffle-bench-mem-'))
 try {
   process.stdout.write(`bench:scheduled-memory — ${fmt(ROWS)}-row audience on the embedded stores (${dir})\n`)
   const t0 = performance.now()
-  const duck = await DuckDBInstance.create(join(dir, 'datastore.duckdb'))
-  const c = await duck.connect()
-  await c.run(
-    `create table customers as select 'c' || lpad(i::varchar, 9, '0') as customer_id, (i % 365)::integer as recency, (i % 17)::integer as orders, ((i * 7919) % 5000)::double as spend from range(${ROWS}) t(i)`,
-  )
-  c.closeSync()
-  duck.closeSync()
+  await createCustomers(dir, ROWS)
   process.stdout.write(`table created in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`)
 
-  const config = loadConfig({ RIFFLE_DATA_DIR: dir })
-  const log = createLogger('silent')
-  const riffle = await openRiffle(config, log)
-  await riffle.defs.apply(parseDefinitionsText(DEFS), { actor: 'bench' })
-  await riffle.pull.prepare((await riffle.defs.snapshot()).definitions.collections)
-  const datastore = await openDataStore(config.datastoreUrl, dir)
-  const webhooks = new WebhookSender(new TargetPolicy())
-  const s = await Scheduler.open({
-    db: riffle.db,
-    defs: riffle.defs,
-    datastore,
-    pull: riffle.pull,
-    history: riffle.history,
-    webhooks,
-    log,
-  })
+  const bench = await openScheduledBench(dir, DEFS)
+  const s = bench.scheduler
 
   let peakRss = 0
   let peakHeap = 0
@@ -113,10 +71,7 @@ try {
     process.stdout.write(
       `RSS at the million marks after the first: min ${MB(Math.min(...after1M)).trim()} MB, max ${MB(Math.max(...after1M)).trim()} MB\n`,
     )
-  await s.stop()
-  await webhooks.close()
-  await datastore.close()
-  await riffle.close()
+  await bench.close()
 } finally {
   rmSync(dir, { recursive: true, force: true })
 }

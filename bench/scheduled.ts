@@ -10,15 +10,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { DuckDBInstance } from '@duckdb/node-api'
-import { loadConfig } from '../src/config.js'
-import { openDataStore } from '../src/datastore/store.js'
-import { parseDefinitionsText } from '../src/definitions/source.js'
-import { TargetPolicy } from '../src/engine/ssrf.js'
-import { WebhookSender } from '../src/engine/webhook.js'
-import { createLogger } from '../src/log.js'
-import { openRiffle } from '../src/runtime.js'
-import { Scheduler } from '../src/scheduler/scheduler.js'
+import { createCustomers, openScheduledBench, scoreDefinitions } from './scheduled-setup.js'
 
 const ROWS = Number(process.env.RIFFLE_BENCH_ROWS ?? 1_000_000)
 const RUNS = Number(process.env.RIFFLE_BENCH_RUNS ?? 3)
@@ -26,50 +18,16 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
 
 const COLLECTION = `benchscores${process.pid}${Date.now() % 100000}`
-const DEFS = `
-collections:
-  - name: ${COLLECTION}
-    key: customer_id
-    fields: [ { name: score, type: number }, { name: band, type: string } ]
-campaigns:
-  - name: bench-scores
-    trigger: { manual: true }
-    audience:
-      sql: "select customer_id, 1 / (1 + exp(-(-1.5 + 0.02 * recency - 0.3 * orders + 0.001 * spend))) as score from customers"
-    content:
-      band: 'row.score >= 0.5 ? "high" : "low"'
-    outputs:
-      - pull: { collection: ${COLLECTION}, key: row.customer_id, set: { score: row.score, band: content.band } }
-`
+const DEFS = scoreDefinitions(COLLECTION, 'bench-scores')
 
 async function bench(pullUrl: string, label: string): Promise<void> {
   const rates: number[] = []
   for (let i = 0; i < RUNS; i++) {
     const dir = mkdtempSync(join(tmpdir(), 'riffle-bench-sched-'))
     try {
-      const duck = await DuckDBInstance.create(join(dir, 'datastore.duckdb'))
-      const c = await duck.connect()
-      await c.run(
-        `create table customers as select 'c' || lpad(i::varchar, 8, '0') as customer_id, (i % 365)::integer as recency, (i % 17)::integer as orders, ((i * 7919) % 5000)::double as spend from range(${ROWS}) t(i)`,
-      )
-      c.closeSync()
-      duck.closeSync()
-      const config = loadConfig({ RIFFLE_DATA_DIR: dir, RIFFLE_PULLSTORE_URL: pullUrl })
-      const log = createLogger('silent')
-      const riffle = await openRiffle(config, log)
-      await riffle.defs.apply(parseDefinitionsText(DEFS), { actor: 'bench' })
-      await riffle.pull.prepare((await riffle.defs.snapshot()).definitions.collections)
-      const datastore = await openDataStore(config.datastoreUrl, dir)
-      const webhooks = new WebhookSender(new TargetPolicy())
-      const s = await Scheduler.open({
-        db: riffle.db,
-        defs: riffle.defs,
-        datastore,
-        pull: riffle.pull,
-        history: riffle.history,
-        webhooks,
-        log,
-      })
+      await createCustomers(dir, ROWS)
+      const bench = await openScheduledBench(dir, DEFS, pullUrl)
+      const s = bench.scheduler
       const t0 = performance.now()
       const end = await (await s.runNow('bench-scores')).done
       const secs = (performance.now() - t0) / 1000
@@ -91,10 +49,7 @@ async function bench(pullUrl: string, label: string): Promise<void> {
         } while (cursor !== '0')
         r.disconnect()
       }
-      await s.stop()
-      await webhooks.close()
-      await datastore.close()
-      await riffle.close()
+      await bench.close()
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
