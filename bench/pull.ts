@@ -5,11 +5,14 @@
  *    ceiling): requests/s at saturation (wrk when installed, a C client that leaves the server
  *    more of a 2-core machine; else autocannon), and p50/p99 latency at a fixed offered rate, open
  *    loop (latency counted from when each request was due, so no coordinated omission), with
- *    microsecond resolution. Each server runs in its own process.
+ *    microsecond resolution. Each server runs in its own process. The two are measured in turn,
+ *    RIFFLE_BENCH_ROUNDS times, so that other work on the machine weighs on both alike; the
+ *    figures are medians over the rounds (the req/s ratio: the median of each round's ratio).
  * 2. getMany of 500 keys, per backend (median over many runs).
  * 3. Loading records with write() in batches, per backend (records/s).
  *
- *   RIFFLE_BENCH_SECONDS      seconds per HTTP run (default 8)
+ *   RIFFLE_BENCH_SECONDS      seconds per HTTP run (default 5)
+ *   RIFFLE_BENCH_ROUNDS       rounds of HTTP runs, ceiling and Pull API in turn (default 3)
  *   RIFFLE_BENCH_RATE         offered rate for the latency runs, req/s (default 5000)
  *   RIFFLE_BENCH_LOAD         records loaded per backend (default 1000000)
  *   RIFFLE_BENCH_LOAD_SECONDS time cap per backend load; the rate is over what was loaded (default 60)
@@ -32,7 +35,8 @@ import { openPullStore } from '../src/pull/open.js'
 import { KEYS_PREFIX, RECORD_PREFIX } from '../src/pull/redis.js'
 import type { PullStore, PullWrite } from '../src/pull/store.js'
 
-const SECONDS = Number(process.env.RIFFLE_BENCH_SECONDS ?? 8)
+const SECONDS = Number(process.env.RIFFLE_BENCH_SECONDS ?? 5)
+const ROUNDS = Math.max(1, Number(process.env.RIFFLE_BENCH_ROUNDS ?? 3))
 const RATE = Number(process.env.RIFFLE_BENCH_RATE ?? 5000)
 const LOAD = Number(process.env.RIFFLE_BENCH_LOAD ?? 1_000_000)
 const LOAD_SECONDS = Number(process.env.RIFFLE_BENCH_LOAD_SECONDS ?? 60)
@@ -200,8 +204,8 @@ function cpuSeconds(pid: number): number | undefined {
   }
 }
 
+/** Saturation, then latency at the fixed rate, of one server (warmed up before the first round). */
 async function httpFigures(s: Started): Promise<HttpFigures> {
-  await fixedRate(s, RATE, 2) // warm-up
   const cpu0 = cpuSeconds(s.child.pid!)
   const sat = await saturation(s, SECONDS)
   const cpu1 = cpuSeconds(s.child.pid!)
@@ -216,6 +220,20 @@ async function httpFigures(s: Started): Promise<HttpFigures> {
     p50: lat.p50,
     p99: lat.p99,
     errors: sat.errors + lat.errors,
+  }
+}
+
+/** Medians over the rounds; `each` lists a figure per round. */
+function summary(rounds: HttpFigures[]): HttpFigures & { each: (f: (h: HttpFigures) => number) => number[] } {
+  const m = (f: (h: HttpFigures) => number) => median(rounds.map(f))
+  return {
+    saturation: m((h) => h.saturation),
+    cpuUs: m((h) => h.cpuUs),
+    tool: rounds[0]!.tool,
+    p50: m((h) => h.p50),
+    p99: m((h) => h.p99),
+    errors: rounds.reduce((n, h) => n + h.errors, 0),
+    each: (f) => rounds.map(f),
   }
 }
 
@@ -351,26 +369,47 @@ async function main() {
   say('HTTP: starting the servers…')
   const dir = mkdtempSync(join(tmpdir(), 'riffle-bench-api-'))
   const ceilingServer = await startServer('ceiling', dir)
-  const ceiling = await httpFigures(ceilingServer)
-  await stop(ceilingServer)
   const riffleServer = await startServer('riffle', dir)
-  const api = await httpFigures(riffleServer)
+  await fixedRate(ceilingServer, RATE, 2) // warm-up
+  await fixedRate(riffleServer, RATE, 2)
+  const ceilingRounds: HttpFigures[] = []
+  const apiRounds: HttpFigures[] = []
+  for (let r = 0; r < ROUNDS; r++) {
+    say(`HTTP round ${r + 1} of ${ROUNDS}…`)
+    ceilingRounds.push(await httpFigures(ceilingServer))
+    apiRounds.push(await httpFigures(riffleServer))
+  }
+  await stop(ceilingServer)
   await stop(riffleServer)
   rmSync(dir, { recursive: true, force: true })
+  const ceiling = summary(ceilingRounds)
+  const api = summary(apiRounds)
+  const ratio = median(apiRounds.map((a, i) => a.saturation / ceilingRounds[i]!.saturation))
+  const k = (n: number) => `${Math.round(n / 1000)}k`
+  const ms = (n: number) => n.toFixed(2)
   out('')
   out(
-    `## Pull API, embedded store (${fmt(API_RECORDS)} records; saturation by ${api.tool}; latency open loop at ${fmt(RATE)} req/s offered)`,
+    `## Pull API, embedded store (${fmt(API_RECORDS)} records; saturation by ${api.tool}; latency open loop at ${fmt(RATE)} req/s offered; medians of ${ROUNDS} rounds of ${SECONDS} s, the two servers in turn)`,
   )
-  out('| server | req/s at saturation | server CPU µs/request | p50 ms | p99 ms | errors |')
+  out(
+    '| server | req/s at saturation (each round) | server CPU µs/request | p50 ms | p99 ms (each round) | errors |',
+  )
   out('|---|---:|---:|---:|---:|---:|')
-  out(
-    `| bare Fastify, constant (ceiling) | ${fmt(ceiling.saturation)} | ${ceiling.cpuUs.toFixed(1)} | ${ceiling.p50.toFixed(3)} | ${ceiling.p99.toFixed(3)} | ${ceiling.errors} |`,
+  for (const [name, f] of [
+    ['bare Fastify, constant (ceiling)', ceiling],
+    ['GET /pull/v1/profile/{key}', api],
+  ] as const) {
+    const sats = f.each((h) => h.saturation).map(k)
+    const p99s = f.each((h) => h.p99).map(ms)
+    out(
+      `| ${name} | ${fmt(f.saturation)} (${sats.join(', ')}) | ${f.cpuUs.toFixed(1)} | ${f.p50.toFixed(3)} | ${f.p99.toFixed(3)} (${p99s.join(', ')}) | ${f.errors} |`,
+    )
+  }
+  const ratios = apiRounds.map(
+    (a, i) => `${((a.saturation / ceilingRounds[i]!.saturation) * 100).toFixed(0)}%`,
   )
   out(
-    `| GET /pull/v1/profile/{key} | ${fmt(api.saturation)} | ${api.cpuUs.toFixed(1)} | ${api.p50.toFixed(3)} | ${api.p99.toFixed(3)} | ${api.errors} |`,
-  )
-  out(
-    `ratio to ceiling: ${((api.saturation / ceiling.saturation) * 100).toFixed(0)}% of its req/s, ${((ceiling.cpuUs / api.cpuUs) * 100).toFixed(0)}% by server CPU per request (aim ≥ 70%); p99 at ${fmt(RATE)} req/s: ${api.p99.toFixed(2)} ms (aim ≤ 2 ms)`,
+    `ratio to ceiling: ${(ratio * 100).toFixed(0)}% of its req/s (median of the rounds' ratios: ${ratios.join(', ')}), ${((ceiling.cpuUs / api.cpuUs) * 100).toFixed(0)}% by server CPU per request (aim ≥ 70%); p99 at ${fmt(RATE)} req/s: ${api.p99.toFixed(2)} ms (aim ≤ 2 ms)`,
   )
 
   // 2 and 3, per backend.
