@@ -19,6 +19,12 @@ export interface Config {
   databaseUrl: string
   /** Analytical data store (`RIFFLE_DATASTORE_URL`): DuckDB under the data dir by default, or `postgres://…`. */
   datastoreUrl: string
+  /**
+   * Let audience SQL run as a PostgreSQL data store user that can read or write files on the
+   * database server (a superuser, or a member of pg_read_server_files, pg_write_server_files or
+   * pg_execute_server_program): `RIFFLE_DATASTORE_ALLOW_FILE_ACCESS`, default false (refused).
+   */
+  datastoreAllowFileAccess: boolean
   /** Log level (`RIFFLE_LOG_LEVEL`, default info). */
   logLevel: string
   /** Engine settings: consumer group, process id, webhook allow-list, batch size. */
@@ -124,6 +130,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
   const schedulerSwitch = (env.RIFFLE_SCHEDULER ?? 'on').trim().toLowerCase()
   if (!['on', 'off', 'true', 'false', '1', '0'].includes(schedulerSwitch))
     bad('RIFFLE_SCHEDULER', `must be on or off, got "${env.RIFFLE_SCHEDULER}"`)
+  const fileAccess = (env.RIFFLE_DATASTORE_ALLOW_FILE_ACCESS ?? 'false').trim().toLowerCase()
+  if (!['true', 'false', '1', '0', 'on', 'off'].includes(fileAccess))
+    bad(
+      'RIFFLE_DATASTORE_ALLOW_FILE_ACCESS',
+      `must be true or false, got "${env.RIFFLE_DATASTORE_ALLOW_FILE_ACCESS}"`,
+    )
   const sessionRaw = env.RIFFLE_ENGINE_SESSION_TIMEOUT_MS?.trim() || '10000'
   if (!/^\d+$/.test(sessionRaw) || Number(sessionRaw) < 1000)
     bad('RIFFLE_ENGINE_SESSION_TIMEOUT_MS', `must be milliseconds, at least 1000, got "${sessionRaw}"`)
@@ -163,6 +175,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
       'postgres',
       'postgresql',
     ]),
+    datastoreAllowFileAccess: ['true', '1', 'on'].includes(fileAccess),
     logLevel,
     historyRetentionDays,
     historyTopic,

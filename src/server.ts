@@ -90,7 +90,9 @@ export async function startServer(
   brokers().catch(() => {})
 
   // The scheduler: cron triggers, manual runs, resuming interrupted runs (docs/scheduled-campaigns.md).
-  const datastore = await openDataStore(config.datastoreUrl, config.dataDir)
+  const datastore = await openDataStore(config.datastoreUrl, config.dataDir, {
+    allowFileAccess: config.datastoreAllowFileAccess,
+  })
   const schedulerWebhooks = new WebhookSender(new TargetPolicy(config.engine.webhookAllow))
   const scheduler = await Scheduler.open(
     {

@@ -40,22 +40,37 @@ export function uniqueName(prefix: string): string {
  * A fresh PostgreSQL database for one test file, so tests never see each other's tables.
  * Returns its URL and a function that drops it.
  */
-export async function freshPostgresDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+/**
+ * A fresh PostgreSQL database, owned by a fresh role that is not a superuser (as a data store or
+ * Riffle database user should be). `superuserUrl` reaches the same database as the services'
+ * superuser.
+ */
+export async function freshPostgresDatabase(): Promise<{
+  url: string
+  superuserUrl: string
+  drop: () => Promise<void>
+}> {
   const pg = (await import('pg')).default
   const base = serviceUrl('RIFFLE_POSTGRES_URL')
   const name = `t_${randomUUID().replace(/-/g, '').slice(0, 16)}`
   const admin = new pg.Client({ connectionString: base })
   await admin.connect()
-  await admin.query(`create database ${name}`)
+  await admin.query(`create role ${name} login nosuperuser password '${name}'`)
+  await admin.query(`create database ${name} owner ${name}`)
   await admin.end()
   const u = new URL(base)
   u.pathname = `/${name}`
+  const superuserUrl = u.toString()
+  u.username = name
+  u.password = name
   return {
     url: u.toString(),
+    superuserUrl,
     drop: async () => {
       const c = new pg.Client({ connectionString: base })
       await c.connect()
       await c.query(`drop database if exists ${name} with (force)`)
+      await c.query(`drop role if exists ${name}`)
       await c.end()
     },
   }

@@ -55,7 +55,9 @@ export function scheduledCommands(withRiffle: WithRiffle, dataDirOption: () => O
           )
           return
         }
-        const store = await openDataStore(r.config.datastoreUrl, r.config.dataDir)
+        const store = await openDataStore(r.config.datastoreUrl, r.config.dataDir, {
+          allowFileAccess: r.config.datastoreAllowFileAccess,
+        })
         try {
           const { rows } = await store.load(table, file, {
             replace: !o.append,
@@ -81,7 +83,9 @@ export function scheduledCommands(withRiffle: WithRiffle, dataDirOption: () => O
     .addOption(dataDirOption())
     .action(async (sql: string, o: { limit: string; dataDir?: string }) => {
       await withRiffle({ dataDir: o.dataDir }, async (r) => {
-        const store = await openDataStore(r.config.datastoreUrl, r.config.dataDir)
+        const store = await openDataStore(r.config.datastoreUrl, r.config.dataDir, {
+          allowFileAccess: r.config.datastoreAllowFileAccess,
+        })
         const limit = Number(o.limit) || 1000
         let n = 0
         try {
@@ -111,7 +115,9 @@ export function scheduledCommands(withRiffle: WithRiffle, dataDirOption: () => O
     .addOption(dataDirOption())
     .action(async (o: { dataDir?: string }) => {
       await withRiffle({ dataDir: o.dataDir }, async (r) => {
-        const store = await openDataStore(r.config.datastoreUrl, r.config.dataDir)
+        const store = await openDataStore(r.config.datastoreUrl, r.config.dataDir, {
+          allowFileAccess: r.config.datastoreAllowFileAccess,
+        })
         try {
           for (const t of await store.tables())
             process.stdout.write(`${t.name}\t${t.columns.map((c) => `${c.name} ${c.type}`).join(', ')}\n`)
@@ -128,7 +134,9 @@ export function scheduledCommands(withRiffle: WithRiffle, dataDirOption: () => O
     .addOption(dataDirOption())
     .action(async (name: string, o: { batch: string; dataDir?: string }) => {
       await withRiffle({ dataDir: o.dataDir }, async (r) => {
-        const datastore = await openDataStore(r.config.datastoreUrl, r.config.dataDir)
+        const datastore = await openDataStore(r.config.datastoreUrl, r.config.dataDir, {
+          allowFileAccess: r.config.datastoreAllowFileAccess,
+        })
         const webhooks = new WebhookSender(new TargetPolicy(r.config.engine.webhookAllow))
         const scheduler = await Scheduler.open(
           {

@@ -78,12 +78,38 @@ export class PostgresDataStore implements DataStore {
   private constructor(
     private readonly pool: pg.Pool,
     readonly description: string,
+    private readonly allowFileAccess: boolean,
   ) {}
 
-  static async open(url: string): Promise<PostgresDataStore> {
+  static async open(url: string, opts: { allowFileAccess?: boolean } = {}): Promise<PostgresDataStore> {
     const pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 5000, types: TYPES })
     pool.on('error', () => {})
-    return new PostgresDataStore(pool, redact(url))
+    return new PostgresDataStore(pool, redact(url), opts.allowFileAccess ?? false)
+  }
+
+  #fileAccessChecked = false
+
+  /**
+   * A READ ONLY transaction keeps audience SQL from writing, but not from reading the database
+   * server's files: `pg_read_file('/etc/passwd')` works for a superuser or a member of
+   * pg_read_server_files. Such a user is refused (once checked, per process) unless
+   * RIFFLE_DATASTORE_ALLOW_FILE_ACCESS says the risk is accepted.
+   */
+  async #checkFileAccess(client: pg.PoolClient): Promise<void> {
+    if (this.allowFileAccess || this.#fileAccessChecked) return
+    const r = await client.query<{ name: string; super: boolean; roles: string[] }>(
+      `select current_user as name, r.rolsuper as super,
+              array(select g from unnest(array['pg_read_server_files', 'pg_write_server_files', 'pg_execute_server_program']) g
+                    where pg_has_role(current_user, g, 'USAGE')) as roles
+         from pg_roles r where r.rolname = current_user`,
+    )
+    const row = r.rows[0]
+    if (row && (row.super || row.roles.length > 0))
+      throw riffleError(
+        'RIFFLE_CONFIG',
+        `the data store's PostgreSQL user "${row.name}" ${row.super ? 'is a superuser' : `is a member of ${row.roles.join(', ')}`}, so SQL run as it can read files on the database server; connect as a user without those rights (it needs only SELECT on the audience tables), or set RIFFLE_DATASTORE_ALLOW_FILE_ACCESS=true to accept the risk`,
+      )
+    this.#fileAccessChecked = true
   }
 
   async #client(): Promise<pg.PoolClient> {
@@ -176,6 +202,7 @@ export class PostgresDataStore implements DataStore {
     const client = await this.#client()
     let open = false
     try {
+      await this.#checkFileAccess(client)
       try {
         await client.query('begin transaction isolation level repeatable read read only')
         open = true

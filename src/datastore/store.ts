@@ -138,7 +138,16 @@ export function fileFormat(file: string): 'csv' | 'parquet' {
   )
 }
 
-export async function openDataStore(url: string, dataDir: string): Promise<DataStore> {
+export interface DataStoreOptions {
+  /** PostgreSQL: accept a database user that can reach the server's files (see PostgresDataStore). */
+  allowFileAccess?: boolean
+}
+
+export async function openDataStore(
+  url: string,
+  dataDir: string,
+  opts: DataStoreOptions = {},
+): Promise<DataStore> {
   if (url.startsWith('duckdb:')) {
     const { DuckDbDataStore } = await import('./duckdb.js')
     const rest = url.slice('duckdb:'.length)
@@ -147,7 +156,7 @@ export async function openDataStore(url: string, dataDir: string): Promise<DataS
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     const { PostgresDataStore } = await import('./postgres.js')
-    return PostgresDataStore.open(url)
+    return PostgresDataStore.open(url, opts)
   }
   throw riffleError(
     'RIFFLE_CONFIG',

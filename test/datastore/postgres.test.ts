@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test'
 import { DuckDBInstance } from '@duckdb/node-api'
 import pg from 'pg'
 import type { DataStore } from '../../src/datastore/store.js'
+import { openDataStore } from '../../src/datastore/store.js'
 import { freshPostgresDatabase } from '../helpers.js'
 import { type Harness, openHarness } from '../scheduler/harness.js'
 
@@ -39,7 +40,48 @@ describe('PostgreSQL data store', () => {
   it('is the PostgreSQL backend, and hides the password', () => {
     assert.equal(store.kind, 'postgres')
     assert.match(store.description, /^postgres(ql)?:\/\//)
-    assert.doesNotMatch(store.description, /:riffle@/)
+    assert.doesNotMatch(store.description, new RegExp(`:${new URL(db.url).password}@`))
+  })
+
+  it("refuses to run SQL as a user that can reach the server's files, unless told to accept it", async () => {
+    const drain = async (s: DataStore, sql: string) => {
+      for await (const _ of s.query(sql)) {
+      }
+    }
+    // the data store's own user is no superuser: PostgreSQL itself keeps it from the files
+    await assert.rejects(
+      drain(store, "select pg_read_file('/etc/hostname')"),
+      /data store query failed: permission denied for function pg_read_file/,
+    )
+    const su = await openDataStore(db.superuserUrl, h.dir)
+    try {
+      await assert.rejects(
+        drain(su, 'select 1 as one'),
+        /PostgreSQL user "riffle" is a superuser, so SQL run as it can read files on the database server; connect as a user without those rights .* or set RIFFLE_DATASTORE_ALLOW_FILE_ACCESS=true/,
+      )
+    } finally {
+      await su.close()
+    }
+    const role = new URL(db.url).username
+    const admin = new pg.Client({ connectionString: db.superuserUrl })
+    await admin.connect()
+    await admin.query(`grant pg_read_server_files to ${role}`)
+    const member = await openDataStore(db.url, h.dir)
+    try {
+      await assert.rejects(drain(member, 'select 1 as one'), /is a member of pg_read_server_files/)
+    } finally {
+      await member.close()
+      await admin.query(`revoke pg_read_server_files from ${role}`)
+      await admin.end()
+    }
+    const accepted = await openDataStore(db.superuserUrl, h.dir, { allowFileAccess: true })
+    try {
+      let one = 0
+      for await (const b of accepted.query('select 1 as one')) one = Number(b.rows[0]!.one)
+      assert.equal(one, 1)
+    } finally {
+      await accepted.close()
+    }
   })
 
   it('loads a CSV file with typed columns, reporting progress and the row count', async () => {

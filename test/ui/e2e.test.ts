@@ -292,6 +292,8 @@ test('a scheduled campaign over a data store table, built in the designer, run f
   const { page, consoleErrors } = await newPage()
   // By keyboard: the key field takes focus first, Enter signs in.
   await page.goto(`${url}/`)
+  // the app renders the sign-in form after its script loads: Tab before that focuses nothing
+  await page.locator('#api-key').waitFor()
   await page.keyboard.press('Tab')
   assert.equal(await page.evaluate('document.activeElement.id'), 'api-key')
   await page.keyboard.type(adminKey)
