@@ -289,6 +289,8 @@ test('a scheduled campaign over a data store table, built in the designer, run f
       { name: 'offer', type: 'string' },
     ],
   })
+  // the data store settings name the default key column; the designer says which it is
+  await api('PUT', '/api/v1/datastore', { key: 'account_id' })
   const { page, consoleErrors } = await newPage()
   // By keyboard: the key field takes focus first, Enter signs in.
   await page.goto(`${url}/`)
@@ -319,6 +321,10 @@ test('a scheduled campaign over a data store table, built in the designer, run f
     `the table picker offers ${TABLE}: ${tableOptions.join(' | ')}`,
   )
   await page.getByLabel('Table', { exact: true }).selectOption(TABLE)
+  assert.equal(
+    await page.getByLabel('Customer key column').locator('option').first().textContent(),
+    'default (account_id)',
+  )
   await page.getByLabel('Customer key column').selectOption('customer_id')
   await page.getByText(`row.spend: number`).waitFor()
   const rowPicks = await page

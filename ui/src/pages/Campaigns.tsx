@@ -158,6 +158,8 @@ function Designer(props: { name: string | null }) {
   const streams = useAsync(() => api<{ items: Versioned<StreamDef>[] }>('/api/v1/streams'), [])
   const cols = useAsync(() => api<{ items: Versioned<CollectionDef>[] }>('/api/v1/collections'), [])
   const tables = useAsync(() => api<{ items: TableInfo[] }>('/api/v1/datastore/tables'), [])
+  // the data store settings name the default key column (customer_id unless set)
+  const datastore = useAsync(() => api<{ definition: { key?: string } | null }>('/api/v1/datastore'), [])
   const [draft, setDraft] = useState<CampaignDef | null>(props.name ? null : EMPTY)
   const [saved, setSaved] = useState<Versioned<CampaignDef> | null>(null)
   const [issues, setIssues] = useState<Issue[] | null>(null)
@@ -381,6 +383,7 @@ function Designer(props: { name: string | null }) {
                 audience={draft.audience ?? {}}
                 tables={tableList}
                 tablesError={tables.error}
+                defaultKey={datastore.data?.definition?.key ?? 'customer_id'}
                 columns={rowColumns}
                 picks={picks}
                 onChange={(audience) => set({ audience })}
@@ -759,6 +762,8 @@ function AudienceEditor(props: {
   audience: Audience
   tables: TableInfo[]
   tablesError: unknown
+  /** The key column when the audience names none: the data store settings' `key`. */
+  defaultKey: string
   columns: ColumnInfo[]
   picks: string[]
   onChange: (a: Audience) => void
@@ -810,7 +815,7 @@ function AudienceEditor(props: {
             value={a.key ?? ''}
             onChange={(e) => props.onChange({ ...a, key: e.target.value || undefined })}
           >
-            <option value="">default (customer_id)</option>
+            <option value="">default ({props.defaultKey})</option>
             {keyOptions.map((c) => (
               <option key={c.name} value={c.name}>
                 {c.name}
