@@ -10,7 +10,8 @@
  * A PASSIVE checkpoint never blocks writers or readers; a commit simply finds the log already
  * copied and starts it again from the beginning.
  */
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
+import { startModuleWorker } from '../worker.js'
 
 export const CHECKPOINT_EVERY_MS = 200
 
@@ -20,18 +21,7 @@ let worker: Worker | undefined
 const files = new Map<string, number>()
 
 function start(): Worker {
-  const here = import.meta.url
-  const fromSource = here.endsWith('.ts')
-  const entry = new URL(fromSource ? './checkpoint-worker.ts' : './checkpoint-worker.js', here)
-  const workerData = { everyMs: CHECKPOINT_EVERY_MS }
-  // Under tsx (tests, development) the worker registers tsx itself: threads do not inherit its hooks.
-  const w = fromSource
-    ? new Worker(
-        `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}) })`,
-        { eval: true, workerData },
-      )
-    : new Worker(entry, { workerData })
-  w.unref() // never keeps the process alive
+  const w = startModuleWorker(import.meta.url, 'checkpoint-worker', { everyMs: CHECKPOINT_EVERY_MS })
   // A worker that fails leaves the files to their own autocheckpoint: slower, never wrong.
   w.on('error', () => {})
   w.on('exit', () => {

@@ -60,8 +60,8 @@ export interface CompiledCampaign {
     name: string
     evaluate: CompiledCel | undefined
     render: CompiledTemplate | undefined
-    /** The names in scope a template reads (its variables' first segments). */
-    reads?: string[]
+    /** The names in scope a template reads (its variables' first segments); none for CEL. */
+    reads: string[]
   }>
   outputs: Array<
     | { kind: 'kafka'; topic: string; key: CompiledCel | undefined }
@@ -403,7 +403,7 @@ function checkCampaign(
     if (typeof value === 'string') {
       const r = compile(env, ['content', name], value)
       if (r) {
-        content.push({ name, evaluate: r.evaluate, render: undefined })
+        content.push({ name, evaluate: r.evaluate, render: undefined, reads: [] })
         contentTypes[name] = r.type
       } else contentTypes[name] = 'dyn'
     } else {

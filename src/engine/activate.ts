@@ -555,13 +555,8 @@ function plainScope(
   content: CampaignRuntime['compiled']['content'],
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {}
-  for (const item of content) {
-    if (!item.reads) {
-      if (item.render) return Object.fromEntries(Object.entries(scope).map(([k, v]) => [k, plain(v)]))
-      continue
-    }
+  for (const item of content)
     for (const k of item.reads) if (!(k in out) && Object.hasOwn(scope, k)) out[k] = plain(scope[k])
-  }
   return out
 }
 

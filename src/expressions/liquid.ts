@@ -44,13 +44,9 @@ export function checkTemplate(source: string): TemplateCheck {
   const roots = engine
     .globalVariableSegmentsSync(parsed)
     .map((segs) => segs.map((s) => (typeof s === 'number' ? s : String(s))))
-  const fast = fastTemplate(source)
-  return {
-    ok: true,
-    roots,
-    fast: fast !== undefined,
-    render: fast ?? ((scope) => engine.renderSync(parsed, scope) as string),
-  }
+  const full: CompiledTemplate = (scope) => engine.renderSync(parsed, scope) as string
+  const fast = fastTemplate(source, full)
+  return { ok: true, roots, fast: fast !== undefined, render: fast ?? full }
 }
 
 /**
@@ -61,7 +57,7 @@ export function checkTemplate(source: string): TemplateCheck {
  * `size`/`first`/`last`, literals) is left to liquidjs. test/expressions/liquid.test.ts compares the
  * two on many templates and values.
  */
-function fastTemplate(source: string): CompiledTemplate | undefined {
+function fastTemplate(source: string, full: CompiledTemplate): CompiledTemplate | undefined {
   if (source.includes('{%')) return undefined
   const parts: Array<string | { path: string[]; fallback: unknown; hasFallback: boolean }> = []
   let i = 0
@@ -94,7 +90,7 @@ function fastTemplate(source: string): CompiledTemplate | undefined {
       for (const seg of p.path) {
         if (v === null || v === undefined) break
         v = hasOwn.call(v, seg) ? (v as Record<string, unknown>)[seg] : undefined
-        if (typeof v === 'function') return slow(source, scope)
+        if (typeof v === 'function') return full(scope) // liquidjs calls it; leave that to liquidjs
       }
       if (p.hasFallback) {
         if (Array.isArray(v) || typeof v === 'string') {
@@ -119,9 +115,4 @@ function stringify(v: unknown): string {
   if (v === null || v === undefined) return ''
   if (Array.isArray(v)) return v.map(stringify).join('')
   return String(v)
-}
-
-/** A value the fast path does not handle (a function): liquidjs renders the template. */
-function slow(source: string, scope: Record<string, unknown>): string {
-  return engine.parseAndRenderSync(source, scope) as string
 }

@@ -15,8 +15,9 @@
  * right after each append.
  */
 import { basename, dirname, join } from 'node:path'
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
 import Sqlite from 'better-sqlite3'
+import { startModuleWorker } from '../worker.js'
 
 /** Records the indexer takes per transaction, at most. */
 export const INDEX_CHUNK = 50_000
@@ -200,18 +201,11 @@ export class CustomerIndex {
 
   #start(): void {
     if (Date.now() < this.#retryAt || !this.#historyFile || !this.#indexFile) return
-    const here = import.meta.url
-    const fromSource = here.endsWith('.ts')
-    const entry = new URL(fromSource ? './customers-worker.ts' : './customers-worker.js', here)
-    const workerData = { historyFile: this.#historyFile, indexFile: this.#indexFile }
-    // Under tsx (tests, development) the worker registers tsx itself: threads do not inherit its hooks.
-    const worker = fromSource
-      ? new Worker(
-          `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}) })`,
-          { eval: true, workerData },
-        )
-      : new Worker(entry, { workerData })
-    worker.unref() // never keeps the process alive: the index catches up in the next process
+    // unref'd: the index catches up in the next process
+    const worker = startModuleWorker(import.meta.url, 'customers-worker', {
+      historyFile: this.#historyFile,
+      indexFile: this.#indexFile,
+    })
     worker.on('error', (e) => {
       this.#failures++
       this.#retryAt = Date.now() + Math.min(60_000, 1_000 * 2 ** this.#failures)

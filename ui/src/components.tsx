@@ -58,6 +58,20 @@ export function fmtTime(iso: string | null | undefined): string {
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString()
 }
 
+/** The fields an expression can read, as `prefix.name: type` tags. */
+export function FieldTags(props: { prefix: string; fields: Array<{ name: string; type: string }> }) {
+  return (
+    <p className="muted">
+      Fields:{' '}
+      {props.fields.map((f) => (
+        <span key={f.name} className="tag">
+          {props.prefix}.{f.name}: {f.type}
+        </span>
+      ))}
+    </p>
+  )
+}
+
 export function Json(props: { value: unknown; label?: string }) {
   return (
     // Focusable, so that a keyboard can scroll it (axe: scrollable-region-focusable).

@@ -10,7 +10,7 @@ import {
   type TableInfo,
   type Versioned,
 } from '../api'
-import { ErrorBox, Field, fmtTime, Json, useAsync } from '../components'
+import { ErrorBox, Field, FieldTags, fmtTime, Json, useAsync } from '../components'
 import { diffLines } from '../diff'
 import { Link, navigate } from '../router'
 import { type RunRecord, RunsTable, runNow, useRuns } from '../runs'
@@ -346,16 +346,7 @@ function Designer(props: { name: string | null }) {
                 </select>
               </Field>
             )}
-            {stream && (
-              <p className="muted">
-                Fields:{' '}
-                {stream.fields.map((f) => (
-                  <span key={f.name} className="tag">
-                    event.{f.name}: {f.type}
-                  </span>
-                ))}
-              </p>
-            )}
+            {stream && <FieldTags prefix="event" fields={stream.fields} />}
             {triggerKind === 'schedule' && (
               <div className="grid2">
                 <Field label="Cron schedule" id="c-cron">
@@ -851,14 +842,7 @@ function AudienceEditor(props: {
         </p>
       )}
       {props.columns.length > 0 && (
-        <p className="muted">
-          Fields:{' '}
-          {props.columns.map((c) => (
-            <span key={c.name} className="tag">
-              row.{c.name}: {c.kind}
-            </span>
-          ))}
-        </p>
+        <FieldTags prefix="row" fields={props.columns.map((c) => ({ name: c.name, type: c.kind }))} />
       )}
     </div>
   )
