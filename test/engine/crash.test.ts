@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { loadConfig } from '../../src/config.js'
@@ -35,6 +35,8 @@ describe('crash safety: kill -9 an engine process again and again', () => {
       RIFFLE_ENGINE_BATCH: '50',
       RIFFLE_ENGINE_SESSION_TIMEOUT_MS: '6000',
       RIFFLE_HISTORY_TOPIC: mirror,
+      // every batch and transaction in the log: what a failure leaves to read
+      RIFFLE_LOG_LEVEL: 'debug',
     }
     const config = loadConfig(env)
     const riffle = await openRiffle(config, createLogger('silent'))
@@ -116,6 +118,7 @@ campaigns:
       const msgs = await readTopic(out, (m) => m.length >= total, 60_000)
       const again = await readTopic(out, (m) => m.length >= total, 60_000, 2000)
       if (again.length !== total) {
+        // Kept as a test artefact: the duplicated and the missing activations, and every engine log line.
         const seen = new Map<string, number>()
         for (const m of again)
           seen.set(
@@ -123,9 +126,18 @@ campaigns:
             (seen.get(m.headers['riffle-activation-id']!) ?? 0) + 1,
           )
         const dups = [...seen].filter(([, n]) => n > 1).map(([k]) => k)
-        writeFileSync('/tmp/crash-debug.txt', `${dups.join('\n')}\n----\n${readFileSync(logFile, 'utf8')}`)
+        const missing = all.filter((a) => a.status === 'sent' && !seen.has(a.id)).map((a) => a.id)
+        mkdirSync('test-results', { recursive: true })
+        writeFileSync(
+          'test-results/crash-output-topic.txt',
+          `duplicated:\n${dups.join('\n')}\nmissing:\n${missing.join('\n')}\n----\n${readFileSync(logFile, 'utf8')}`,
+        )
       }
-      assert.equal(again.length, total, `read_committed sees each activation once (got ${again.length})`)
+      assert.equal(
+        again.length,
+        total,
+        `read_committed sees each activation once (got ${again.length}; see test-results/crash-output-topic.txt)`,
+      )
       const ids = new Set(msgs.map((m) => m.headers['riffle-activation-id']))
       assert.equal(ids.size, total)
       const mirrored = await readTopic(mirror, (m) => m.length >= total, 60_000)
