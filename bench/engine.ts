@@ -27,6 +27,7 @@ import { Admin, Consumer, Producer } from '@platformatic/kafka'
 import hdr from 'hdr-histogram-js'
 import { loadConfig } from '../src/config.js'
 import { parseDefinitionsText } from '../src/definitions/source.js'
+import { honourAbortedTransactions } from '../src/kafka/read-committed.js'
 import { createLogger } from '../src/log.js'
 import { openRiffle } from '../src/runtime.js'
 
@@ -281,13 +282,15 @@ async function riffleLatency(rate: number) {
   const histogram = hdr.build(histogramOptions)
   const withWarmup = hdr.build(histogramOptions)
   let steadyFrom = Number.POSITIVE_INFINITY
-  const reader = new Consumer({
-    clientId: 'bench-reader',
-    groupId: `bench-reader-${id()}`,
-    bootstrapBrokers: BROKERS,
-    isolationLevel: 1,
-    maxWaitTime: 5,
-  })
+  const reader = honourAbortedTransactions(
+    new Consumer({
+      clientId: 'bench-reader',
+      groupId: `bench-reader-${id()}`,
+      bootstrapBrokers: BROKERS,
+      isolationLevel: 1,
+      maxWaitTime: 5,
+    }),
+  )
   const stream = await reader.consume({
     topics: [out],
     mode: 'earliest',

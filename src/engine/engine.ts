@@ -10,6 +10,7 @@
 import { Consumer, FetchIsolationLevels, type Message, Producer } from '@platformatic/kafka'
 import type { DefinitionsService } from '../definitions/service.js'
 import { mirrorMessages } from '../history/mirror.js'
+import { honourAbortedTransactions } from '../kafka/read-committed.js'
 import type { Logger } from '../log.js'
 import type { PullStore } from '../pull/store.js'
 import {
@@ -42,6 +43,8 @@ export interface EngineOptions {
   sessionTimeoutMs?: number
   /** Mirror every activation to this topic, in the batch's transaction (exactly once). */
   historyTopic?: string | undefined
+  /** How long one transaction step (begin, send, offsets, commit) may take before the engine gives up on it and retries (default 30000 ms). */
+  kafkaStepTimeoutMs?: number
 }
 
 export interface EngineDeps {
@@ -77,6 +80,30 @@ export function producerRetryDelay(
   const e = error as { findBy?: (property: string, value: unknown) => unknown }
   if (e?.findBy?.('apiId', 'CONCURRENT_TRANSACTIONS')) return Math.min(2 ** attempt, 10)
   return Math.min(20 * attempt, 200)
+}
+
+/**
+ * A Kafka call that has not settled after `ms` is given up. Should the client ever lose a
+ * request's callback, an engine waiting for ever on it would hold back every partition without a
+ * word in its log; instead the step fails with its name, the producer is dropped and the batch
+ * retried, which is safe: a retry first checks whether the transaction it gave up on committed.
+ */
+export class KafkaStepTimeout extends Error {
+  constructor(
+    readonly step: string,
+    readonly ms: number,
+  ) {
+    super(`Kafka ${step} did not finish within ${ms} ms; retrying with a new producer`)
+    this.name = 'KafkaStepTimeout'
+  }
+}
+
+export function within<T>(p: Promise<T>, ms: number, step: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new KafkaStepTimeout(step, ms)), ms)
+  })
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
 }
 
 function flagged(e: unknown, prop: string): boolean {
@@ -124,6 +151,7 @@ export class Engine {
       bufferMax: 20_000,
       sessionTimeoutMs: 10_000,
       historyTopic: undefined,
+      kafkaStepTimeoutMs: 30_000,
       ...opts,
     }
   }
@@ -171,8 +199,8 @@ export class Engine {
       try {
         // beginTransaction runs InitProducerId; nothing was added, so the transaction is only
         // cancelled locally (an EndTxn for an empty transaction is an error).
-        const tx = await this.#getProducer().beginTransaction()
-        await tx.cancel()
+        const tx = await this.#step(this.#getProducer().beginTransaction(), 'InitProducerId')
+        await this.#step(tx.cancel(), 'cancel')
         return
       } catch (e) {
         await this.#dropProducer()
@@ -185,23 +213,32 @@ export class Engine {
   async #dropProducer(): Promise<void> {
     const p = this.#producer
     this.#producer = undefined
-    if (p) await new Promise<void>((resolve) => p.close(true, () => resolve()))
+    if (!p) return
+    await this.#step(new Promise<void>((resolve) => p.close(true, () => resolve())), 'producer close').catch(
+      (e) => this.#log.warn({ err: errorText(e) }, 'the old producer did not close; going on without it'),
+    )
+  }
+
+  #step<T>(p: Promise<T>, step: string): Promise<T> {
+    return within(p, this.#opts.kafkaStepTimeoutMs, step)
   }
 
   async start(): Promise<void> {
     if (this.#running) return
     this.#running = true
-    this.#consumer = new Consumer({
-      clientId: `${this.#opts.engineId}-consumer`,
-      groupId: this.#opts.groupId,
-      bootstrapBrokers: this.#opts.brokers,
-      sessionTimeout: this.#opts.sessionTimeoutMs,
-      rebalanceTimeout: 20_000,
-      heartbeatInterval: 1_000,
-      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-      maxWaitTime: 100,
-      autocreateTopics: true,
-    })
+    this.#consumer = honourAbortedTransactions(
+      new Consumer<Buffer, Buffer, Buffer, Buffer>({
+        clientId: `${this.#opts.engineId}-consumer`,
+        groupId: this.#opts.groupId,
+        bootstrapBrokers: this.#opts.brokers,
+        sessionTimeout: this.#opts.sessionTimeoutMs,
+        rebalanceTimeout: 20_000,
+        heartbeatInterval: 1_000,
+        isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+        maxWaitTime: 100,
+        autocreateTopics: true,
+      }),
+    )
     this.#consumer.on('consumer:group:join', (p) => this.#onJoin(p.assignments ?? []))
     this.#consumer.on('consumer:lag', (lag) => {
       for (const [topic, partitions] of lag) {
@@ -326,20 +363,37 @@ export class Engine {
       const topic = tp.slice(0, i)
       byTopic.set(topic, [...(byTopic.get(topic) ?? []), Number(tp.slice(i + 1))])
     }
-    try {
-      const committed = await this.#consumer!.listCommittedOffsets({
-        topics: [...byTopic].map(([topic, ps]) => ({ topic, partitions: ps })),
-      })
-      for (const [topic, ps] of byTopic) {
-        for (const p of ps) {
-          const c = committed.get(topic)?.[p]
-          const tp = `${topic}:${p}`
-          if (c !== undefined && c >= 0n && this.#assigned.has(tp) && c > (this.#expected.get(tp) ?? -1n))
-            this.#expected.set(tp, c)
+    // Until it succeeds: going on without it could process a committed batch again.
+    for (let attempt = 1, backoff = 200; this.#running; attempt++) {
+      try {
+        const committed = await this.#step(
+          this.#consumer!.listCommittedOffsets({
+            topics: [...byTopic].map(([topic, ps]) => ({ topic, partitions: ps })),
+          }),
+          'OffsetFetch',
+        )
+        this.#log.debug(
+          { committed: Object.fromEntries([...committed].map(([t, ps]) => [t, ps.map(String)])) },
+          'committed offsets re-read after joining',
+        )
+        for (const [topic, ps] of byTopic) {
+          for (const p of ps) {
+            const c = committed.get(topic)?.[p]
+            const tp = `${topic}:${p}`
+            if (c !== undefined && c >= 0n && this.#assigned.has(tp) && c > (this.#expected.get(tp) ?? -1n))
+              this.#expected.set(tp, c)
+          }
         }
+        return
+      } catch (e) {
+        this.#lastError = errorText(e)
+        this.#log.warn(
+          { err: this.#lastError, attempt },
+          'could not re-read the committed offsets after a rebalance; retrying',
+        )
+        await sleep(backoff)
+        backoff = Math.min(backoff * 2, 5_000)
       }
-    } catch (e) {
-      this.#log.warn({ err: errorText(e) }, 'could not re-read the committed offsets after a rebalance')
     }
   }
 
@@ -370,7 +424,11 @@ export class Engine {
           this.#verifying = undefined
         }
         const batch = this.#takeBatch()
-        if (batch.length > 0) await this.#processWithRetry(batch)
+        if (batch.length > 0) {
+          if (this.#log.isLevelEnabled('debug'))
+            this.#log.debug({ messages: batch.length, partitions: partitionsOf(batch) }, 'batch taken')
+          await this.#processWithRetry(batch)
+        }
         if (this.#paused && this.#buffer.length < this.#opts.bufferMax / 2) {
           this.#paused = false
           this.#stream?.resume()
@@ -563,13 +621,13 @@ export class Engine {
     const producer = this.#getProducer()
     let tx: Awaited<ReturnType<typeof producer.beginTransaction>>
     try {
-      tx = await producer.beginTransaction()
+      tx = await this.#step(producer.beginTransaction(), 'InitProducerId')
     } catch (e) {
       await this.#dropProducer()
       throw e
     }
     if (retry && (await this.#alreadyCommitted(p.batch))) {
-      await tx.cancel().catch(() => this.#dropProducer())
+      await this.#step(tx.cancel(), 'cancel').catch(() => this.#dropProducer())
       this.#log.warn(
         { partitions: partitionsOf(p.batch) },
         'the previous commit attempt had succeeded; not sending again',
@@ -606,14 +664,15 @@ export class Engine {
       ]
       const t0 = performance.now()
       // Chunked: one produce request stays well under the broker's message size limit.
-      for (const chunk of chunkBySize(messages, 512 * 1024)) await tx.send({ messages: chunk })
+      for (const chunk of chunkBySize(messages, 512 * 1024))
+        await this.#step(tx.send({ messages: chunk }), 'Produce')
       const t1 = performance.now()
       // After the outputs, not alongside them: AddOffsetsToTxn next to AddPartitionsToTxn meets
       // CONCURRENT_TRANSACTIONS at the coordinator, which made both slower here (p50 5.4 -> 6.3 ms).
-      await tx.addConsumer(this.#consumer!)
-      for (const m of lastPerPartition(p.batch)) await tx.addOffset(m)
+      await this.#step(tx.addConsumer(this.#consumer!), 'AddOffsetsToTxn')
+      for (const m of lastPerPartition(p.batch)) await this.#step(tx.addOffset(m), 'TxnOffsetCommit')
       const t2 = performance.now()
-      await tx.commit()
+      await this.#step(tx.commit(), 'EndTxn')
       if (this.#log.isLevelEnabled('debug')) {
         this.#log.debug(
           { sendMs: t1 - t0, offsetsMs: t2 - t1, commitMs: performance.now() - t2 },
@@ -621,7 +680,7 @@ export class Engine {
         )
       }
     } catch (e) {
-      const aborted = await tx.abort().then(
+      const aborted = await this.#step(tx.abort(), 'EndTxn (abort)').then(
         () => true,
         () => false,
       )
@@ -634,9 +693,12 @@ export class Engine {
     const last = lastPerPartition(batch)
     const byTopic = new Map<string, number[]>()
     for (const m of last) byTopic.set(m.topic, [...(byTopic.get(m.topic) ?? []), m.partition])
-    const committed = await this.#consumer!.listCommittedOffsets({
-      topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
-    })
+    const committed = await this.#step(
+      this.#consumer!.listCommittedOffsets({
+        topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
+      }),
+      'OffsetFetch',
+    )
     return last.every((m) => (committed.get(m.topic)?.[m.partition] ?? -1n) >= m.offset + 1n)
   }
 

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import { Consumer } from '@platformatic/kafka'
 import { riffleError } from '../errors.js'
+import { honourAbortedTransactions } from './read-committed.js'
 
 export interface SampledMessage {
   partition: number
@@ -27,14 +28,16 @@ export interface SampleOptions {
 
 export async function sampleTopic(opts: SampleOptions): Promise<SampledMessage[]> {
   const timeoutMs = opts.timeoutMs ?? 5_000
-  const consumer = new Consumer({
-    clientId: 'riffle-sample',
-    groupId: `riffle-sample-${randomUUID()}`,
-    bootstrapBrokers: opts.brokers,
-    timeout: Math.min(timeoutMs, 5_000),
-    retries: 1,
-    autocreateTopics: false,
-  })
+  const consumer = honourAbortedTransactions(
+    new Consumer({
+      clientId: 'riffle-sample',
+      groupId: `riffle-sample-${randomUUID()}`,
+      bootstrapBrokers: opts.brokers,
+      timeout: Math.min(timeoutMs, 5_000),
+      retries: 1,
+      autocreateTopics: false,
+    }),
+  )
   try {
     let latest: Map<string, bigint[]>
     let earliest: Map<string, bigint[]>
@@ -158,14 +161,16 @@ export async function fetchMessage(opts: {
   offset: bigint
   timeoutMs?: number
 }): Promise<{ key: Buffer | null; value: Buffer | null; timestamp: bigint } | undefined> {
-  const consumer = new Consumer({
-    clientId: 'riffle-trace',
-    groupId: `riffle-trace-${randomUUID()}`,
-    bootstrapBrokers: opts.brokers,
-    timeout: 5_000,
-    retries: 1,
-    autocreateTopics: false,
-  })
+  const consumer = honourAbortedTransactions(
+    new Consumer({
+      clientId: 'riffle-trace',
+      groupId: `riffle-trace-${randomUUID()}`,
+      bootstrapBrokers: opts.brokers,
+      timeout: 5_000,
+      retries: 1,
+      autocreateTopics: false,
+    }),
+  )
   try {
     let ends: bigint[]
     try {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { loadConfig } from '../../src/config.js'
@@ -20,6 +20,11 @@ describe('crash safety: kill -9 an engine process again and again', () => {
   let proc: RiffleProcess | undefined
   after(async () => {
     await proc?.kill()
+    // Every engine log line of the run, kept as a test artefact: what to read when it fails or is slow.
+    mkdirSync('test-results', { recursive: true })
+    try {
+      copyFileSync(logFile, 'test-results/crash-engine.log')
+    } catch {}
     tmp.cleanup()
   })
 
@@ -74,17 +79,19 @@ campaigns:
             value: JSON.stringify({ customer_id: `c${(i + j) % 37}`, n: i + j }),
           })),
         )
-        await sleep(60)
+        // ~18 s of traffic: every kill below lands while events are still arriving
+        await sleep(600)
       }
     })()
 
     // Kill the engine at arbitrary moments while it works, then let the last one finish.
     const check = await openRiffle(loadConfig(env), createLogger('silent'))
-    const recorded = async () =>
-      (await check.history.list({ campaign: 'echo' }, { limit: 1000 })).items.length
-    for (let round = 0; round < 4; round++) {
-      proc = spawnRiffle(env, logFile)
+    const recorded = async () => (await allActivations(check.history, 'echo')).length
+    let kills = 0
+    for (let round = 0; round < 5; round++) {
       const before = await recorded()
+      if (before >= total) break
+      proc = spawnRiffle(env, logFile)
       await waitFor(
         `round ${round}: the engine makes progress`,
         async () => (await recorded()) > before,
@@ -92,7 +99,9 @@ campaigns:
       ).catch(() => undefined)
       await sleep(Math.floor(Math.random() * 600))
       await proc.kill('SIGKILL')
+      kills++
     }
+    assert.ok(kills >= 3, `the engine was killed mid-stream at least 3 times (${kills})`)
     await producing
     proc = spawnRiffle(env, logFile)
 

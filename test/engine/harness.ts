@@ -15,6 +15,7 @@ import { TargetPolicy } from '../../src/engine/ssrf.js'
 import { WebhookSender } from '../../src/engine/webhook.js'
 import type { HistoryEntry } from '../../src/history/schema.js'
 import { HistoryStore } from '../../src/history/store.js'
+import { honourAbortedTransactions } from '../../src/kafka/read-committed.js'
 import { createLogger } from '../../src/log.js'
 import { openPullStore } from '../../src/pull/open.js'
 import type { PullStore } from '../../src/pull/store.js'
@@ -127,13 +128,15 @@ export async function readTopic(
   /** Once `until` holds, keep reading this long (to catch duplicates that would follow). */
   settleMs = 0,
 ): Promise<Read[]> {
-  const c = new Consumer({
-    clientId: 'test-reader',
-    groupId: `test-reader-${randomUUID()}`,
-    bootstrapBrokers: kafkaBrokers(),
-    isolationLevel: 1,
-    maxWaitTime: 100,
-  })
+  const c = honourAbortedTransactions(
+    new Consumer({
+      clientId: 'test-reader',
+      groupId: `test-reader-${randomUUID()}`,
+      bootstrapBrokers: kafkaBrokers(),
+      isolationLevel: 1,
+      maxWaitTime: 100,
+    }),
+  )
   const out: Read[] = []
   const stream = await c.consume({
     topics: [topic],

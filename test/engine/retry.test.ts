@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { MultipleErrors, NetworkError, ProtocolError } from '@platformatic/kafka'
-import { producerRetryDelay } from '../../src/engine/engine.js'
+import { KafkaStepTimeout, producerRetryDelay, within } from '../../src/engine/engine.js'
 
 test('the producer retries CONCURRENT_TRANSACTIONS after a few milliseconds, anything else with a growing backoff', () => {
   const concurrent = new MultipleErrors('AddPartitionsToTxn failed', [
@@ -18,4 +18,17 @@ test('the producer retries CONCURRENT_TRANSACTIONS after a few milliseconds, any
   let total = 0
   for (let a = 1; a <= 30; a++) total += producerRetryDelay(null, 'produce', a, 30, down)
   assert.ok(total > 3000 && total < 6000, String(total))
+})
+
+test('a Kafka step that never settles fails after its time, naming the step; one that settles passes through', async () => {
+  const never = new Promise<never>(() => {})
+  const started = Date.now()
+  await assert.rejects(within(never, 50, 'EndTxn'), (e: unknown) => {
+    assert.ok(e instanceof KafkaStepTimeout)
+    assert.match(e.message, /Kafka EndTxn did not finish within 50 ms/)
+    return true
+  })
+  assert.ok(Date.now() - started >= 45)
+  assert.equal(await within(Promise.resolve(7), 50, 'Produce'), 7)
+  await assert.rejects(within(Promise.reject(new Error('broker said no')), 50, 'Produce'), /broker said no/)
 })

@@ -5,6 +5,7 @@ import { Consumer, stringDeserializers } from '@platformatic/kafka'
 import { isRiffleError } from '../../src/errors.js'
 import { HistoryMirror } from '../../src/history/mirror.js'
 import { toRecord } from '../../src/history/schema.js'
+import { honourAbortedTransactions } from '../../src/kafka/read-committed.js'
 import { kafkaBrokers, uniqueName } from '../helpers.js'
 import { activation, range } from './fixtures.js'
 
@@ -16,12 +17,14 @@ interface Received {
 }
 
 async function readAll(topic: string, expected: number, timeoutMs = 20_000): Promise<Received[]> {
-  const consumer = new Consumer({
-    clientId: 'riffle-test',
-    groupId: `riffle-test-${randomUUID()}`,
-    bootstrapBrokers: kafkaBrokers(),
-    deserializers: stringDeserializers,
-  })
+  const consumer = honourAbortedTransactions(
+    new Consumer({
+      clientId: 'riffle-test',
+      groupId: `riffle-test-${randomUUID()}`,
+      bootstrapBrokers: kafkaBrokers(),
+      deserializers: stringDeserializers,
+    }),
+  )
   const out: Received[] = []
   try {
     const stream = await consumer.consume({
