@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { Producer } from '@platformatic/kafka'
 import type { Config } from '../config.js'
 import { readDefinitionsFile } from '../definitions/source.js'
+import { SerialProducer } from '../kafka/serial-producer.js'
 import { PACKAGE_ROOT, resolveKafkaBrokers } from '../runtime.js'
 import { type Server, startServer } from '../server.js'
 
@@ -88,13 +89,18 @@ export async function runDemo(config: Config, opts: DemoOptions): Promise<() => 
   out(`open ${server.url}/docs (API) and ${server.url}/ (UI); admin key: ${key}`)
   out(`try: curl -H "Authorization: Bearer ${key}" ${server.url}/pull/v1/profile/c42`)
 
-  const producer = new Producer({
-    clientId: 'riffle-demo',
-    bootstrapBrokers: await resolveKafkaBrokers(config, server.log),
-    idempotent: true,
-    acks: -1,
-    autocreateTopics: true,
-  })
+  const brokers = await resolveKafkaBrokers(config, server.log)
+  // one send at a time (see SerialProducer): the demo's first sends race the topic's creation
+  const producer = new SerialProducer(
+    () =>
+      new Producer({
+        clientId: 'riffle-demo',
+        bootstrapBrokers: brokers,
+        idempotent: true,
+        acks: -1,
+        autocreateTopics: true,
+      }),
+  )
   let produced = 0
   let order = Date.now() % 1_000_000
   const newcomers = opts.profiles + 1000

@@ -11,6 +11,7 @@ import { Consumer, FetchIsolationLevels, type Message, Producer } from '@platfor
 import type { DefinitionsService } from '../definitions/service.js'
 import { mirrorMessages } from '../history/mirror.js'
 import { honourAbortedTransactions } from '../kafka/read-committed.js'
+import { within } from '../kafka/within.js'
 import type { Logger } from '../log.js'
 import type { PullStore } from '../pull/store.js'
 import {
@@ -80,30 +81,6 @@ export function producerRetryDelay(
   const e = error as { findBy?: (property: string, value: unknown) => unknown }
   if (e?.findBy?.('apiId', 'CONCURRENT_TRANSACTIONS')) return Math.min(2 ** attempt, 10)
   return Math.min(20 * attempt, 200)
-}
-
-/**
- * A Kafka call that has not settled after `ms` is given up. Should the client ever lose a
- * request's callback, an engine waiting for ever on it would hold back every partition without a
- * word in its log; instead the step fails with its name, the producer is dropped and the batch
- * retried, which is safe: a retry first checks whether the transaction it gave up on committed.
- */
-export class KafkaStepTimeout extends Error {
-  constructor(
-    readonly step: string,
-    readonly ms: number,
-  ) {
-    super(`Kafka ${step} did not finish within ${ms} ms; retrying with a new producer`)
-    this.name = 'KafkaStepTimeout'
-  }
-}
-
-export function within<T>(p: Promise<T>, ms: number, step: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new KafkaStepTimeout(step, ms)), ms)
-  })
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
 }
 
 function flagged(e: unknown, prop: string): boolean {

@@ -8,6 +8,7 @@
  */
 import { Producer, stringSerializers } from '@platformatic/kafka'
 import { riffleError } from '../errors.js'
+import { SerialProducer } from '../kafka/serial-producer.js'
 import type { Activation } from './activation.js'
 import { toRecord } from './schema.js'
 
@@ -40,21 +41,26 @@ export function mirrorMessages(
 
 export class HistoryMirror {
   readonly topic: string
-  readonly #producer: Producer<string, string, string, string>
+  readonly #producer: SerialProducer<string, string, string, string>
 
   constructor(opts: HistoryMirrorOptions) {
     this.topic = opts.topic
-    this.#producer = new Producer({
-      clientId: opts.clientId ?? 'riffle-history-mirror',
-      bootstrapBrokers: opts.brokers,
-      serializers: stringSerializers,
-      // idempotent: a retried produce is written once per partition
-      idempotent: true,
-      timeout: opts.timeoutMs ?? 10_000,
-      retries: 5,
-      retryDelay: 500,
-      autocreateTopics: true,
-    })
+    // idempotent: a retried produce is written once per partition; one send at a time (see SerialProducer)
+    this.#producer = new SerialProducer(
+      () =>
+        new Producer({
+          clientId: opts.clientId ?? 'riffle-history-mirror',
+          bootstrapBrokers: opts.brokers,
+          serializers: stringSerializers,
+          idempotent: true,
+          timeout: opts.timeoutMs ?? 10_000,
+          retries: 5,
+          retryDelay: 500,
+          autocreateTopics: true,
+        }),
+      // five retries of up to timeoutMs each, with their delays
+      { timeoutMs: 6 * (opts.timeoutMs ?? 10_000) + 5 * 500 },
+    )
   }
 
   /** Publishes one message per activation (see `mirrorMessages`); resolves once the broker has them. */

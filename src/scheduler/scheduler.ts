@@ -27,6 +27,7 @@ import { campaignRuntime } from '../engine/plan.js'
 import type { WebhookSender } from '../engine/webhook.js'
 import { isRiffleError, riffleError } from '../errors.js'
 import { compileChecked } from '../expressions/cel.js'
+import { SerialProducer } from '../kafka/serial-producer.js'
 import type { Logger } from '../log.js'
 import type { PullStore } from '../pull/store.js'
 import { latestDue, parseSchedule } from './cron.js'
@@ -106,7 +107,7 @@ export class Scheduler {
   #timer: NodeJS.Timeout | undefined
   #ticking: Promise<void> | undefined
   #stopping = false
-  #producer: Producer<Buffer, Buffer, Buffer, Buffer> | undefined
+  #producer: SerialProducer | undefined
   #gauges: { done: Gauge; selected: Gauge } | undefined
   /** Called after each completed batch (the CLI prints progress from it). */
   onProgress: ((run: RunRecord) => void) | undefined
@@ -184,7 +185,7 @@ export class Scheduler {
     await Promise.allSettled([...this.#active.values()])
     const p = this.#producer
     this.#producer = undefined
-    if (p) await new Promise<void>((resolve) => p.close(true, () => resolve()))
+    await p?.close()
   }
 
   /** One pass: fire due schedules, resume orphaned runs. Exposed for tests. */
@@ -503,16 +504,21 @@ export class Scheduler {
   ) {
     if (!this.#deps.brokers)
       throw riffleError('RIFFLE_KAFKA_UNAVAILABLE', 'no Kafka brokers for a Kafka output')
-    this.#producer ??= new Producer({
-      clientId: `${this.#owner}-scheduler`,
-      bootstrapBrokers: await this.#deps.brokers(),
-      idempotent: true,
-      producerId: -1n,
-      producerEpoch: -1,
-      acks: -1,
-      autocreateTopics: true,
-      retries: 3,
-    })
+    const brokers = this.#deps.brokers
+    // one send at a time (see SerialProducer): runs of several campaigns share it
+    this.#producer ??= new SerialProducer(
+      async () =>
+        new Producer({
+          clientId: `${this.#owner}-scheduler`,
+          bootstrapBrokers: await brokers(),
+          idempotent: true,
+          producerId: -1n,
+          producerEpoch: -1,
+          acks: -1,
+          autocreateTopics: true,
+          retries: 3,
+        }),
+    )
     await this.#producer.send({
       messages: records.map((r) => ({
         topic: r.topic,

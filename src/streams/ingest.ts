@@ -2,11 +2,12 @@
  * HTTP ingest for channels that speak HTTP rather than Kafka: validate a JSON event against its
  * stream, then produce it to the stream's topic, keyed by the customer key.
  */
-import { Producer } from '@platformatic/kafka'
+import { type ProduceResult, Producer } from '@platformatic/kafka'
 import type { Stream } from '../definitions/schema.js'
 import type { DefinitionsService } from '../definitions/service.js'
 import { StreamDecoder } from '../engine/decode.js'
 import { riffleError } from '../errors.js'
+import { SerialProducer } from '../kafka/serial-producer.js'
 
 export interface Ingested {
   stream: string
@@ -17,7 +18,8 @@ export interface Ingested {
 }
 
 export class IngestService {
-  #producer: Producer<Buffer, Buffer, Buffer, Buffer> | undefined
+  /** Sends one at a time: see SerialProducer (concurrent sends lost events). */
+  #producer: SerialProducer | undefined
   readonly #decoders = new Map<string, { revision: number; decoder: StreamDecoder; stream: Stream }>()
 
   constructor(
@@ -45,16 +47,17 @@ export class IngestService {
       })
     }
     const key = d.key ?? ''
-    if (!this.#producer) {
-      this.#producer = new Producer({
-        clientId: 'riffle-ingest',
-        bootstrapBrokers: await this.brokers(),
-        idempotent: true,
-        acks: -1,
-        autocreateTopics: true,
-      })
-    }
-    let result: Awaited<ReturnType<Producer['send']>>
+    this.#producer ??= new SerialProducer(
+      async () =>
+        new Producer({
+          clientId: 'riffle-ingest',
+          bootstrapBrokers: await this.brokers(),
+          idempotent: true,
+          acks: -1,
+          autocreateTopics: true,
+        }),
+    )
+    let result: ProduceResult
     try {
       result = await this.#producer.send({
         messages: [{ topic: stream.topic, key: Buffer.from(key), value: raw }],

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { MultipleErrors, NetworkError, ProtocolError } from '@platformatic/kafka'
-import { KafkaStepTimeout, producerRetryDelay, within } from '../../src/engine/engine.js'
+import { producerRetryDelay } from '../../src/engine/engine.js'
+import { KafkaStepTimeout, within } from '../../src/kafka/within.js'
 
 test('the producer retries CONCURRENT_TRANSACTIONS after a few milliseconds, anything else with a growing backoff', () => {
   const concurrent = new MultipleErrors('AddPartitionsToTxn failed', [

@@ -5,7 +5,7 @@ import { parseDefinitionsText } from '../../src/definitions/source.js'
 import { createLogger } from '../../src/log.js'
 import { type Server, startServer } from '../../src/server.js'
 import { kafkaBrokers, tempDir, uniqueName } from '../helpers.js'
-import { createTopic, waitFor } from './harness.js'
+import { createTopic, readTopic, waitFor } from './harness.js'
 
 describe('riffle start: ingest, dry run, trace, readiness (in process, real Kafka)', () => {
   const tmp = tempDir()
@@ -163,5 +163,29 @@ campaigns:
     )
     const metrics = await (await fetch(`${server.url}/metrics`)).text()
     assert.match(metrics, /riffle_activations_total\{campaign="thanks",cell="default",status="sent"\} 1/)
+  })
+
+  it('ingests concurrent requests, each once, and keeps ingesting after them', async () => {
+    const n = 40
+    const results = await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        call('POST', '/ingest/v1/purchases', ingest, { customer_id: `burst-${i}`, amount: 5 }),
+      ),
+    )
+    assert.deepEqual(
+      results.map((r) => r.status),
+      Array(n).fill(202),
+      JSON.stringify(results.find((r) => r.status !== 202)?.body),
+    )
+    assert.equal(new Set(results.map((r) => r.body.offset)).size, n, 'each request has its own offset')
+    const after = await call('POST', '/ingest/v1/purchases', ingest, {
+      customer_id: 'burst-after',
+      amount: 5,
+    })
+    assert.equal(after.status, 202, JSON.stringify(after.body))
+    const read = await readTopic(topic, (m) => m.some((x) => x.key === 'burst-after'), 15_000, 500)
+    const burst = read.filter((m) => m.key?.startsWith('burst-'))
+    assert.equal(burst.length, n + 1, 'every ingested event is in the topic once')
+    assert.equal(new Set(burst.map((m) => m.key)).size, n + 1)
   })
 })
