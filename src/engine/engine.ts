@@ -10,6 +10,7 @@
 import { Consumer, FetchIsolationLevels, type Message, Producer } from '@platformatic/kafka'
 import type { DefinitionsService } from '../definitions/service.js'
 import { mirrorMessages } from '../history/mirror.js'
+import { javaCompatiblePartitioner } from '../kafka/partitioner.js'
 import { honourAbortedTransactions } from '../kafka/read-committed.js'
 import { within } from '../kafka/within.js'
 import type { Logger } from '../log.js'
@@ -156,6 +157,7 @@ export class Engine {
     this.#producer ??= new Producer({
       clientId: `${this.#opts.engineId}-producer`,
       bootstrapBrokers: this.#opts.brokers,
+      partitioner: javaCompatiblePartitioner,
       transactionalId: `riffle-tx-${this.#opts.engineId}`,
       idempotent: true,
       // @platformatic/kafka 1.x sends producer id 0 / epoch 0 in InitProducerId by default; after a

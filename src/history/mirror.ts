@@ -8,6 +8,7 @@
  */
 import { Producer, stringSerializers } from '@platformatic/kafka'
 import { riffleError } from '../errors.js'
+import { javaCompatiblePartitioner } from '../kafka/partitioner.js'
 import { SerialProducer } from '../kafka/serial-producer.js'
 import type { Activation } from './activation.js'
 import { toRecord } from './schema.js'
@@ -51,6 +52,7 @@ export class HistoryMirror {
         new Producer({
           clientId: opts.clientId ?? 'riffle-history-mirror',
           bootstrapBrokers: opts.brokers,
+          partitioner: javaCompatiblePartitioner,
           serializers: stringSerializers,
           idempotent: true,
           timeout: opts.timeoutMs ?? 10_000,

@@ -27,6 +27,7 @@ import { campaignRuntime } from '../engine/plan.js'
 import type { WebhookSender } from '../engine/webhook.js'
 import { isRiffleError, riffleError } from '../errors.js'
 import { compileChecked } from '../expressions/cel.js'
+import { javaCompatiblePartitioner } from '../kafka/partitioner.js'
 import { SerialProducer } from '../kafka/serial-producer.js'
 import type { Logger } from '../log.js'
 import type { PullStore } from '../pull/store.js'
@@ -511,6 +512,7 @@ export class Scheduler {
         new Producer({
           clientId: `${this.#owner}-scheduler`,
           bootstrapBrokers: await brokers(),
+          partitioner: javaCompatiblePartitioner,
           idempotent: true,
           producerId: -1n,
           producerEpoch: -1,
