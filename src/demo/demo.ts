@@ -122,7 +122,7 @@ export async function runDemo(config: Config, opts: DemoOptions): Promise<() => 
         value: Buffer.from(JSON.stringify(event)),
       }
     })
-    producer.send({ messages: batch }).then(
+    producer.send(batch).then(
       () => {
         produced += batch.length
       },

@@ -70,7 +70,7 @@ export class HistoryMirror {
     if (batch.length === 0) return
     const messages = mirrorMessages(this.topic, batch)
     try {
-      await this.#producer.send({ messages })
+      await this.#producer.send(messages)
     } catch (e) {
       throw riffleError(
         'RIFFLE_KAFKA_UNAVAILABLE',

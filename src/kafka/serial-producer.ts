@@ -1,5 +1,5 @@
 /**
- * An idempotent producer whose sends never overlap.
+ * An idempotent producer shared by concurrent callers, whose sends never overlap.
  *
  * @platformatic/kafka's idempotent producer numbers a send's records from the partition's sequence
  * as it stood when the send started, and moves the sequence on only when the answer comes. Two
@@ -10,21 +10,38 @@
  * OUT_OF_ORDER_SEQUENCE_NUMBER until the process restarts (the demo's producer, started against a
  * new broker, after 42 events).
  *
- * Here a send starts only once the previous one has finished, and after a failed send the producer
- * is closed: the next send gets a new one, with a new producer id and sequences from zero. A send
- * that has not settled after `timeoutMs` fails (see within.ts: an idempotent producer's send to a
- * broker that is down never settles by itself).
+ * Here one request is in flight at a time. What callers send meanwhile waits, and goes together
+ * in the next request (up to MAX_BATCH_BYTES), each message placed in its partition beforehand
+ * (Kafka's rule, see partitioner.ts) so that each caller learns its own messages' offsets.
+ * After a failed request the producer is closed: the next one gets a new producer, with a new
+ * producer id and sequences from zero. A request that has not settled after `timeoutMs` fails
+ * (see within.ts: an idempotent producer's send to a broker that is down never settles).
  */
-import type { ProduceResult, Producer, SendOptions } from '@platformatic/kafka'
+import {
+  compatibilityPartitioner,
+  type MessageToProduce,
+  type Producer,
+  type TopicWithPartitionAndOffset,
+} from '@platformatic/kafka'
 import { within } from './within.js'
+
+/** One request's most bytes of keys and values: well under the broker's default 1 MiB per batch. */
+export const MAX_BATCH_BYTES = 512 * 1024
+
+interface Pending<K, V, HK, HV> {
+  messages: MessageToProduce<K, V, HK, HV>[]
+  bytes: number
+  resolve: (offsets: TopicWithPartitionAndOffset[]) => void
+  reject: (e: unknown) => void
+}
 
 export class SerialProducer<K = Buffer, V = Buffer, HK = Buffer, HV = Buffer> {
   readonly #make: () => Producer<K, V, HK, HV> | Promise<Producer<K, V, HK, HV>>
-  #producer: Producer<K, V, HK, HV> | undefined
-  #tail: Promise<unknown> = Promise.resolve()
-  #closed = false
-
   readonly #timeoutMs: number
+  #producer: Producer<K, V, HK, HV> | undefined
+  #queue: Pending<K, V, HK, HV>[] = []
+  #draining: Promise<void> | undefined
+  #closed = false
 
   constructor(
     make: () => Producer<K, V, HK, HV> | Promise<Producer<K, V, HK, HV>>,
@@ -34,32 +51,102 @@ export class SerialProducer<K = Buffer, V = Buffer, HK = Buffer, HV = Buffer> {
     this.#timeoutMs = opts.timeoutMs ?? 15_000
   }
 
-  /** Sends after every earlier send has finished; resolves once the broker has the records. */
-  send(options: SendOptions<K, V, HK, HV>): Promise<ProduceResult> {
+  /**
+   * Resolves once the broker has the messages, with each message's topic, partition and offset, in
+   * order. Keys are bytes or strings (as their serializer writes them).
+   */
+  send(messages: MessageToProduce<K, V, HK, HV>[]): Promise<TopicWithPartitionAndOffset[]> {
     if (this.#closed) return Promise.reject(new Error('the producer is closed'))
-    const run = async (): Promise<ProduceResult> => {
-      this.#producer ??= await this.#make()
-      const producer = this.#producer
-      try {
-        return await within(producer.send(options), this.#timeoutMs, 'Produce')
-      } catch (e) {
-        if (this.#producer === producer) this.#producer = undefined
-        // in the background: closing a producer whose request never settled may not settle either
-        producer.close(true, () => {})
-        throw e
-      }
-    }
-    const result = this.#tail.then(run, run)
-    this.#tail = result.catch(() => {})
-    return result
+    if (messages.length === 0) return Promise.resolve([])
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ messages, bytes: sizeOf(messages), resolve, reject })
+      this.#draining ??= this.#drain()
+    })
   }
 
-  /** Waits for the sends already started, then closes the producer. */
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        let n = 1
+        let bytes = this.#queue[0]!.bytes
+        while (n < this.#queue.length && bytes + this.#queue[n]!.bytes <= MAX_BATCH_BYTES)
+          bytes += this.#queue[n++]!.bytes
+        const group = this.#queue.splice(0, n)
+        try {
+          const offsets = await this.#request(group.flatMap((g) => g.messages))
+          let i = 0
+          for (const g of group) {
+            g.resolve(offsets.slice(i, i + g.messages.length))
+            i += g.messages.length
+          }
+        } catch (e) {
+          for (const g of group) g.reject(e)
+        }
+      }
+    } finally {
+      // nothing awaits between the empty queue and here: a send meanwhile is impossible
+      this.#draining = undefined
+    }
+  }
+
+  async #request(messages: MessageToProduce<K, V, HK, HV>[]): Promise<TopicWithPartitionAndOffset[]> {
+    this.#producer ??= await this.#make()
+    const producer = this.#producer
+    try {
+      const topics = [...new Set(messages.map((m) => m.topic))]
+      const metadata = await within(
+        producer.metadata({ topics, autocreateTopics: true }),
+        this.#timeoutMs,
+        'Metadata',
+      )
+      const placed = messages.map((m) => {
+        if (m.partition !== undefined) return m
+        const count = metadata.topics.get(m.topic)?.partitionsCount ?? 1
+        const key = keyBytes(m.key)
+        return { ...m, partition: key ? compatibilityPartitioner(m, key) % count : 0 }
+      })
+      const result = await within(producer.send({ messages: placed }), this.#timeoutMs, 'Produce')
+      // the broker answers with each partition's first offset; the messages follow it in order
+      const next = new Map<string, bigint>()
+      for (const o of result.offsets ?? []) next.set(`${o.topic}\u0000${o.partition}`, o.offset)
+      return placed.map((m) => {
+        const k = `${m.topic}\u0000${m.partition}`
+        const offset = next.get(k) ?? -1n
+        if (offset >= 0n) next.set(k, offset + 1n)
+        return { topic: m.topic, partition: m.partition!, offset }
+      })
+    } catch (e) {
+      if (this.#producer === producer) this.#producer = undefined
+      // in the background: closing a producer whose request never settled may not settle either
+      producer.close(true, () => {})
+      throw e
+    }
+  }
+
+  /** Waits for what was sent already, then closes the producer. */
   async close(): Promise<void> {
     this.#closed = true
-    await this.#tail
+    await this.#draining
     const p = this.#producer
     this.#producer = undefined
     await p?.close().catch(() => {})
   }
+}
+
+function keyBytes(key: unknown): Buffer | undefined {
+  if (Buffer.isBuffer(key)) return key
+  if (typeof key === 'string') return Buffer.from(key)
+  return undefined
+}
+
+function sizeOf(messages: MessageToProduce<unknown, unknown, unknown, unknown>[]): number {
+  let n = 0
+  for (const m of messages) n += byteLength(m.key) + byteLength(m.value) + 64
+  return n
+}
+
+function byteLength(x: unknown): number {
+  if (Buffer.isBuffer(x)) return x.length
+  if (typeof x === 'string') return Buffer.byteLength(x)
+  return 0
 }

@@ -521,14 +521,14 @@ export class Scheduler {
           retries: 3,
         }),
     )
-    await this.#producer.send({
-      messages: records.map((r) => ({
+    await this.#producer.send(
+      records.map((r) => ({
         topic: r.topic,
         key: Buffer.from(r.key),
         value: Buffer.from(r.value),
         headers: new Map(Object.entries(r.headers).map(([k, v]) => [Buffer.from(k), Buffer.from(v)])),
       })),
-    })
+    )
   }
 }
 

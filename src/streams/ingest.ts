@@ -2,7 +2,7 @@
  * HTTP ingest for channels that speak HTTP rather than Kafka: validate a JSON event against its
  * stream, then produce it to the stream's topic, keyed by the customer key.
  */
-import { type ProduceResult, Producer } from '@platformatic/kafka'
+import { Producer, type TopicWithPartitionAndOffset } from '@platformatic/kafka'
 import type { Stream } from '../definitions/schema.js'
 import type { DefinitionsService } from '../definitions/service.js'
 import { StreamDecoder } from '../engine/decode.js'
@@ -59,11 +59,9 @@ export class IngestService {
           autocreateTopics: true,
         }),
     )
-    let result: ProduceResult
+    let o: TopicWithPartitionAndOffset | undefined
     try {
-      result = await this.#producer.send({
-        messages: [{ topic: stream.topic, key: Buffer.from(key), value: raw }],
-      })
+      ;[o] = await this.#producer.send([{ topic: stream.topic, key: Buffer.from(key), value: raw }])
     } catch (e) {
       throw riffleError(
         'RIFFLE_KAFKA_UNAVAILABLE',
@@ -71,7 +69,6 @@ export class IngestService {
         { cause: e },
       )
     }
-    const o = result.offsets?.[0]
     return {
       stream: name,
       topic: stream.topic,

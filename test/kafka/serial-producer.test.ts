@@ -8,22 +8,36 @@ import { kafkaBrokers, uniqueName } from '../helpers.js'
 const idempotent = (brokers: string[]) =>
   new Producer({ clientId: 'serial-test', bootstrapBrokers: brokers, idempotent: true, acks: -1, retries: 0 })
 
+const msg0 = (topic: string) => [{ topic, key: Buffer.from('k'), value: Buffer.from('late') }]
+
 describe('SerialProducer: an idempotent producer shared by concurrent callers', () => {
-  it('writes every one of many concurrent sends once, each at its own offset', async () => {
+  it('writes every one of many concurrent sends once, and tells each its own partition and offset', async () => {
     const topic = uniqueName('serial.out')
-    await createTopic(topic, 1)
+    await createTopic(topic, 3)
     const p = new SerialProducer(() => idempotent(kafkaBrokers()))
     try {
-      const n = 30
+      const n = 60
       const results = await Promise.all(
         Array.from({ length: n }, (_, i) =>
-          p.send({ messages: [{ topic, key: Buffer.from(`k${i}`), value: Buffer.from(`v${i}`) }] }),
+          p.send([{ topic, key: Buffer.from(`k${i}`), value: Buffer.from(`v${i}`) }]),
         ),
       )
-      const offsets = results.map((r) => String(r.offsets?.[0]?.offset))
-      assert.equal(new Set(offsets).size, n, offsets.join(','))
       const read = await readTopic(topic, (m) => m.length >= n, 15_000, 500)
-      assert.deepEqual(read.map((m) => m.value).sort(), Array.from({ length: n }, (_, i) => `v${i}`).sort())
+      assert.equal(read.length, n)
+      const where = new Map(read.map((m) => [m.value, `${m.partition}/${m.offset}`]))
+      for (let i = 0; i < n; i++) {
+        const [o] = results[i]!
+        assert.equal(`${o!.partition}/${o!.offset}`, where.get(`v${i}`), `send ${i}`)
+      }
+      // a caller's several messages come back in order, one entry each
+      const many = await p.send(
+        ['a', 'b', 'c'].map((v) => ({ topic, key: Buffer.from('same'), value: Buffer.from(v) })),
+      )
+      assert.equal(many.length, 3)
+      assert.deepEqual(
+        many.map((o) => o.offset - many[0]!.offset),
+        [0n, 1n, 2n],
+      )
     } finally {
       await p.close()
     }
@@ -39,14 +53,14 @@ describe('SerialProducer: an idempotent producer shared by concurrent callers', 
       timeoutMs: 1000,
     })
     try {
-      const msg = { messages: [{ topic, key: Buffer.from('k'), value: Buffer.from('v') }] }
-      await assert.rejects(p.send(msg), /Kafka Produce did not finish within 1000 ms/)
+      const msg = [{ topic, key: Buffer.from('k'), value: Buffer.from('v') }]
+      await assert.rejects(p.send(msg), /Kafka (Metadata|Produce) did not finish within 1000 ms/)
       const ok = await p.send(msg)
       assert.equal(made, 2)
-      assert.equal(ok.offsets?.[0]?.offset, 0n)
+      assert.equal(ok[0]?.offset, 0n)
     } finally {
       await p.close()
     }
-    await assert.rejects(p.send({ messages: [] }), /closed/)
+    await assert.rejects(p.send(msg0(topic)), /closed/)
   })
 })
