@@ -174,19 +174,52 @@ export class Engine {
   }
 
   async #initTransactions(): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
+    try {
+      // beginTransaction runs InitProducerId; nothing was added, so the transaction is only
+      // cancelled locally (an EndTxn for an empty transaction is an error). With the broker away,
+      // the client's InitProducerId never answers: 10 s at most, then a warning and a retry.
+      const ms = Math.min(this.#opts.kafkaStepTimeoutMs, 10_000)
+      const tx = await within(this.#getProducer().beginTransaction(), ms, 'InitProducerId')
+      await within(tx.cancel(), ms, 'cancel')
+    } catch (e) {
+      await this.#dropProducer()
+      throw e
+    }
+  }
+
+  /**
+   * Fences whatever transaction a previous process with this id left, before any committed offset
+   * is read (a commit it had sent is then visible to the consumer); loads the definitions; then
+   * consumes. Each step is retried, with a warning, until it succeeds or the engine stops: Kafka
+   * or a store that is away at start-up delays the engine, and never ends it.
+   */
+  async #boot(): Promise<void> {
+    if (
+      !(await this.#untilDone('initialise the Kafka transactional producer', () => this.#initTransactions()))
+    )
+      return
+    if (!(await this.#untilDone('load the definitions', () => this.#reload()))) return
+    if (!this.#running) return
+    this.#reloadTimer = setInterval(() => {
+      this.#reload().catch((e) => this.#log.error({ err: e }, 'reloading definitions failed'))
+    }, this.#opts.reloadMs)
+    await this.#run()
+  }
+
+  async #untilDone(what: string, step: () => Promise<void>): Promise<boolean> {
+    for (let attempt = 1, backoff = 500; this.#running; attempt++) {
       try {
-        // beginTransaction runs InitProducerId; nothing was added, so the transaction is only
-        // cancelled locally (an EndTxn for an empty transaction is an error).
-        const tx = await this.#step(this.#getProducer().beginTransaction(), 'InitProducerId')
-        await this.#step(tx.cancel(), 'cancel')
-        return
+        await step()
+        if (attempt > 1) this.#log.info({ attempt }, `${what}: done`)
+        return true
       } catch (e) {
-        await this.#dropProducer()
-        if (attempt >= 5) throw e
-        await sleep(200 * attempt)
+        this.#lastError = errorText(e)
+        this.#log.warn({ err: this.#lastError, attempt }, `could not ${what}; retrying`)
+        await sleep(backoff)
+        backoff = Math.min(backoff * 2, 5_000)
       }
     }
+    return false
   }
 
   async #dropProducer(): Promise<void> {
@@ -226,14 +259,7 @@ export class Engine {
         })
       }
     })
-    // Fence and finish whatever transaction a previous process with this id left, before any
-    // committed offset is read: a commit it had sent is then visible to the consumer.
-    await this.#initTransactions()
-    await this.#reload()
-    this.#reloadTimer = setInterval(() => {
-      this.#reload().catch((e) => this.#log.error({ err: e }, 'reloading definitions failed'))
-    }, this.#opts.reloadMs)
-    this.#loop = this.#run()
+    this.#loop = this.#boot()
   }
 
   async stop(): Promise<void> {
