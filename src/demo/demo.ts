@@ -9,7 +9,6 @@ import { join } from 'node:path'
 import { Producer } from '@platformatic/kafka'
 import type { Config } from '../config.js'
 import { readDefinitionsFile } from '../definitions/source.js'
-import { javaCompatiblePartitioner } from '../kafka/partitioner.js'
 import { SerialProducer } from '../kafka/serial-producer.js'
 import { PACKAGE_ROOT, resolveKafkaBrokers } from '../runtime.js'
 import { type Server, startServer } from '../server.js'
@@ -97,7 +96,6 @@ export async function runDemo(config: Config, opts: DemoOptions): Promise<() => 
       new Producer({
         clientId: 'riffle-demo',
         bootstrapBrokers: brokers,
-        partitioner: javaCompatiblePartitioner,
         idempotent: true,
         acks: -1,
         autocreateTopics: true,

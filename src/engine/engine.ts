@@ -369,37 +369,26 @@ export class Engine {
       byTopic.set(topic, [...(byTopic.get(topic) ?? []), Number(tp.slice(i + 1))])
     }
     // Until it succeeds: going on without it could process a committed batch again.
-    for (let attempt = 1, backoff = 200; this.#running; attempt++) {
-      try {
-        const committed = await this.#step(
-          this.#consumer!.listCommittedOffsets({
-            topics: [...byTopic].map(([topic, ps]) => ({ topic, partitions: ps })),
-          }),
-          'OffsetFetch',
-        )
-        this.#log.debug(
-          { committed: Object.fromEntries([...committed].map(([t, ps]) => [t, ps.map(String)])) },
-          'committed offsets re-read after joining',
-        )
-        for (const [topic, ps] of byTopic) {
-          for (const p of ps) {
-            const c = committed.get(topic)?.[p]
-            const tp = `${topic}:${p}`
-            if (c !== undefined && c >= 0n && this.#assigned.has(tp) && c > (this.#expected.get(tp) ?? -1n))
-              this.#expected.set(tp, c)
-          }
+    await this.#untilDone('re-read the committed offsets after a rebalance', async () => {
+      const committed = await this.#step(
+        this.#consumer!.listCommittedOffsets({
+          topics: [...byTopic].map(([topic, ps]) => ({ topic, partitions: ps })),
+        }),
+        'OffsetFetch',
+      )
+      this.#log.debug(
+        { committed: Object.fromEntries([...committed].map(([t, ps]) => [t, ps.map(String)])) },
+        'committed offsets re-read after joining',
+      )
+      for (const [topic, ps] of byTopic) {
+        for (const p of ps) {
+          const c = committed.get(topic)?.[p]
+          const tp = `${topic}:${p}`
+          if (c !== undefined && c >= 0n && this.#assigned.has(tp) && c > (this.#expected.get(tp) ?? -1n))
+            this.#expected.set(tp, c)
         }
-        return
-      } catch (e) {
-        this.#lastError = errorText(e)
-        this.#log.warn(
-          { err: this.#lastError, attempt },
-          'could not re-read the committed offsets after a rebalance; retrying',
-        )
-        await sleep(backoff)
-        backoff = Math.min(backoff * 2, 5_000)
       }
-    }
+    })
   }
 
   /**

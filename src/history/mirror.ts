@@ -8,7 +8,6 @@
  */
 import { Producer, stringSerializers } from '@platformatic/kafka'
 import { riffleError } from '../errors.js'
-import { javaCompatiblePartitioner } from '../kafka/partitioner.js'
 import { SerialProducer } from '../kafka/serial-producer.js'
 import type { Activation } from './activation.js'
 import { toRecord } from './schema.js'
@@ -52,7 +51,6 @@ export class HistoryMirror {
         new Producer({
           clientId: opts.clientId ?? 'riffle-history-mirror',
           bootstrapBrokers: opts.brokers,
-          partitioner: javaCompatiblePartitioner,
           serializers: stringSerializers,
           idempotent: true,
           timeout: opts.timeoutMs ?? 10_000,

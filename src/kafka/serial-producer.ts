@@ -12,17 +12,14 @@
  *
  * Here one request is in flight at a time. What callers send meanwhile waits, and goes together
  * in the next request (up to MAX_BATCH_BYTES), each message placed in its partition beforehand
- * (Kafka's rule, see partitioner.ts) so that each caller learns its own messages' offsets.
+ * (Kafka's rule, see partitioner.ts; the producer's own partitioner is never asked) so that each
+ * caller learns its own messages' offsets.
  * After a failed request the producer is closed: the next one gets a new producer, with a new
  * producer id and sequences from zero. A request that has not settled after `timeoutMs` fails
  * (see within.ts: an idempotent producer's send to a broker that is down never settles).
  */
-import {
-  compatibilityPartitioner,
-  type MessageToProduce,
-  type Producer,
-  type TopicWithPartitionAndOffset,
-} from '@platformatic/kafka'
+import type { MessageToProduce, Producer, TopicWithPartitionAndOffset } from '@platformatic/kafka'
+import { javaCompatiblePartitioner } from './partitioner.js'
 import { within } from './within.js'
 
 /** One request's most bytes of keys and values: well under the broker's default 1 MiB per batch. */
@@ -103,7 +100,7 @@ export class SerialProducer<K = Buffer, V = Buffer, HK = Buffer, HV = Buffer> {
         if (m.partition !== undefined) return m
         const count = metadata.topics.get(m.topic)?.partitionsCount ?? 1
         const key = keyBytes(m.key)
-        return { ...m, partition: key ? compatibilityPartitioner(m, key) % count : 0 }
+        return { ...m, partition: key ? javaCompatiblePartitioner(m, key) % count : 0 }
       })
       const result = await within(producer.send({ messages: placed }), this.#timeoutMs, 'Produce')
       // the broker answers with each partition's first offset; the messages follow it in order

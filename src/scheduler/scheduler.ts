@@ -27,7 +27,6 @@ import { campaignRuntime } from '../engine/plan.js'
 import type { WebhookSender } from '../engine/webhook.js'
 import { isRiffleError, riffleError } from '../errors.js'
 import { compileChecked } from '../expressions/cel.js'
-import { javaCompatiblePartitioner } from '../kafka/partitioner.js'
 import { SerialProducer } from '../kafka/serial-producer.js'
 import type { Logger } from '../log.js'
 import type { PullStore } from '../pull/store.js'
@@ -512,7 +511,6 @@ export class Scheduler {
         new Producer({
           clientId: `${this.#owner}-scheduler`,
           bootstrapBrokers: await brokers(),
-          partitioner: javaCompatiblePartitioner,
           idempotent: true,
           producerId: -1n,
           producerEpoch: -1,

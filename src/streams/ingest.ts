@@ -7,7 +7,6 @@ import type { Stream } from '../definitions/schema.js'
 import type { DefinitionsService } from '../definitions/service.js'
 import { StreamDecoder } from '../engine/decode.js'
 import { riffleError } from '../errors.js'
-import { javaCompatiblePartitioner } from '../kafka/partitioner.js'
 import { SerialProducer } from '../kafka/serial-producer.js'
 
 export interface Ingested {
@@ -53,7 +52,6 @@ export class IngestService {
         new Producer({
           clientId: 'riffle-ingest',
           bootstrapBrokers: await this.brokers(),
-          partitioner: javaCompatiblePartitioner,
           idempotent: true,
           acks: -1,
           autocreateTopics: true,

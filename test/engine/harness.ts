@@ -227,3 +227,47 @@ export async function allActivations(history: HistoryStore, campaign: string): P
   } while (cursor)
   return items
 }
+
+/**
+ * Writes to `topic` as a transactional producer restarted `lifetimes` times with one transactional
+ * id (as an engine after kill -9): per lifetime, `transactions` transactions of `perTransaction`
+ * messages, committed and aborted in turn. Returns the ids of the committed messages, in order;
+ * `message` makes each message from its id (`<life>.<t>.<i>.committed|aborted`).
+ */
+export async function writeCommittedAndAborted(
+  topic: string,
+  opts: { lifetimes: number; transactions: number; perTransaction: number },
+  message: (id: string) => { key: Buffer; value: Buffer },
+): Promise<string[]> {
+  const transactionalId = `${topic}-writer`
+  const committed: string[] = []
+  for (let life = 0; life < opts.lifetimes; life++) {
+    const p = new Producer({
+      clientId: 'test-tx-writer',
+      bootstrapBrokers: kafkaBrokers(),
+      transactionalId,
+      idempotent: true,
+      producerId: -1n,
+      producerEpoch: -1,
+      acks: -1,
+    })
+    try {
+      for (let t = 0; t < opts.transactions; t++) {
+        const commit = t % 2 === 0
+        const ids = Array.from(
+          { length: opts.perTransaction },
+          (_, i) => `${life}.${t}.${i}.${commit ? 'committed' : 'aborted'}`,
+        )
+        const tx = await p.beginTransaction()
+        await tx.send({ messages: ids.map((id) => ({ topic, ...message(id) })) })
+        if (commit) {
+          await tx.commit()
+          committed.push(...ids)
+        } else await tx.abort()
+      }
+    } finally {
+      await p.close()
+    }
+  }
+  return committed
+}

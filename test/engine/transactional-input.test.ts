@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
-import { Producer } from '@platformatic/kafka'
-import { kafkaBrokers, uniqueName } from '../helpers.js'
-import { allActivations, createTopic, type Harness, startEngine, waitFor } from './harness.js'
+import { uniqueName } from '../helpers.js'
+import {
+  allActivations,
+  createTopic,
+  type Harness,
+  startEngine,
+  waitFor,
+  writeCommittedAndAborted,
+} from './harness.js'
 
 describe('a stream written by a transactional producer (another Riffle, Kafka Streams)', () => {
   let h: Harness | undefined
@@ -14,38 +20,14 @@ describe('a stream written by a transactional producer (another Riffle, Kafka St
     const topic = uniqueName('tx.orders')
     await createTopic(topic, 1)
     // Two writer lifetimes with one transactional id, each committing and aborting in turn.
-    const committed: string[] = []
-    for (let life = 0; life < 2; life++) {
-      const p = new Producer({
-        clientId: 'tx-writer',
-        bootstrapBrokers: kafkaBrokers(),
-        transactionalId: `${topic}-writer`,
-        idempotent: true,
-        producerId: -1n,
-        producerEpoch: -1,
-        acks: -1,
-      })
-      try {
-        for (let t = 0; t < 4; t++) {
-          const commit = t % 2 === 0
-          const ids = [0, 1].map((i) => `${life}-${t}-${i}-${commit ? 'committed' : 'aborted'}`)
-          const tx = await p.beginTransaction()
-          await tx.send({
-            messages: ids.map((order_id) => ({
-              topic,
-              key: Buffer.from('ann'),
-              value: Buffer.from(JSON.stringify({ customer_id: 'ann', order_id })),
-            })),
-          })
-          if (commit) {
-            await tx.commit()
-            committed.push(...ids)
-          } else await tx.abort()
-        }
-      } finally {
-        await p.close()
-      }
-    }
+    const committed = await writeCommittedAndAborted(
+      topic,
+      { lifetimes: 2, transactions: 4, perTransaction: 2 },
+      (order_id) => ({
+        key: Buffer.from('ann'),
+        value: Buffer.from(JSON.stringify({ customer_id: 'ann', order_id })),
+      }),
+    )
 
     h = await startEngine()
     await h.apply(`

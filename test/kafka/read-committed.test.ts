@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Producer } from '@platformatic/kafka'
 import { dropAbortedRecords, type FetchedBatch } from '../../src/kafka/read-committed.js'
-import { createTopic, readTopic } from '../engine/harness.js'
-import { kafkaBrokers, uniqueName } from '../helpers.js'
+import { createTopic, readTopic, writeCommittedAndAborted } from '../engine/harness.js'
+import { uniqueName } from '../helpers.js'
 
 const TXN = 1 << 4
 const CONTROL = 1 << 5
@@ -83,36 +82,12 @@ describe('read_committed: every aborted transaction is dropped', () => {
   it('a reader sees only the committed records of a producer that aborted again and again', async () => {
     const topic = uniqueName('rc.out')
     await createTopic(topic, 1)
-    const transactionalId = uniqueName('rc-tx')
-    const expected: string[] = []
     // Three producer lifetimes with one transactional id, as an engine restarted after kill -9.
-    for (let life = 0; life < 3; life++) {
-      const p = new Producer({
-        clientId: 'rc-test',
-        bootstrapBrokers: kafkaBrokers(),
-        transactionalId,
-        idempotent: true,
-        producerId: -1n,
-        producerEpoch: -1,
-        acks: -1,
-      })
-      try {
-        for (let t = 0; t < 4; t++) {
-          const commit = t % 2 === 0
-          const tx = await p.beginTransaction()
-          const values = [0, 1, 2].map((i) => `${life}.${t}.${i}.${commit ? 'committed' : 'aborted'}`)
-          await tx.send({
-            messages: values.map((value) => ({ topic, key: Buffer.from('k'), value: Buffer.from(value) })),
-          })
-          if (commit) {
-            await tx.commit()
-            expected.push(...values)
-          } else await tx.abort()
-        }
-      } finally {
-        await p.close()
-      }
-    }
+    const expected = await writeCommittedAndAborted(
+      topic,
+      { lifetimes: 3, transactions: 4, perTransaction: 3 },
+      (id) => ({ key: Buffer.from('k'), value: Buffer.from(id) }),
+    )
     const read = await readTopic(topic, (m) => m.length >= expected.length, 15_000, 1500)
     assert.deepEqual(
       read.map((m) => m.value),
