@@ -42,7 +42,7 @@ export interface LoadOptions {
 }
 
 export interface QueryOptions {
-  /** Rows per batch (default 5,000). */
+  /** Rows per batch (default 2,000). */
   batchSize?: number
 }
 
@@ -63,7 +63,7 @@ export interface DataStore {
   close(): Promise<void>
 }
 
-export const DEFAULT_BATCH = 5000
+export const DEFAULT_BATCH = 2000
 
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/
 

@@ -122,6 +122,11 @@ export class SqliteDatabase extends Base {
 
   readonly #file: string
 
+  /** The database file (`:memory:` for an in-memory database). */
+  get file(): string {
+    return this.#file
+  }
+
   /** The raw handle, for hot paths that batch many statements synchronously. */
   get handle(): Sqlite.Database {
     return this.#db
@@ -147,8 +152,25 @@ export class SqliteDatabase extends Base {
     return this.allNow<T>(sql, params)
   }
 
+  /**
+   * Prepared statements by their text: preparing costs tens of microseconds, and the hot paths
+   * (a history lookup per engine batch, a run's progress per scheduler batch) repeat theirs.
+   */
+  readonly #statements = new Map<string, Sqlite.Statement>()
+
+  #prepare(sql: string): Sqlite.Statement {
+    let stmt = this.#statements.get(sql)
+    if (!stmt) {
+      stmt = this.#db.prepare(sql)
+      // statements built with a varying number of placeholders must not grow it without bound
+      if (this.#statements.size >= 256) this.#statements.clear()
+      this.#statements.set(sql, stmt)
+    }
+    return stmt
+  }
+
   allNow<T>(sql: string, params: Params = []): T[] {
-    const stmt = this.#db.prepare(sql)
+    const stmt = this.#prepare(sql)
     if (!stmt.reader) {
       stmt.run(...(params as unknown[]))
       return []
@@ -162,7 +184,7 @@ export class SqliteDatabase extends Base {
   }
 
   runNow(sql: string, params: Params = []): { changes: number } {
-    const r = this.#db.prepare(sql).run(...(params as unknown[]))
+    const r = this.#prepare(sql).run(...(params as unknown[]))
     return { changes: r.changes }
   }
 

@@ -11,6 +11,8 @@ import type Sqlite from 'better-sqlite3'
 import { type SqlDatabase, SqliteDatabase } from '../db/sql.js'
 import { riffleError } from '../errors.js'
 import type { Activation, ActivationStatus } from './activation.js'
+import { activationParams, INSERT_COLUMNS, sqliteAppender } from './append.js'
+import { BackgroundAppender } from './background.js'
 import { CustomerIndex } from './customers.js'
 import { type Cursor, decodeCursor, encodeCursor, type HistoryFilter } from './query.js'
 import {
@@ -29,7 +31,6 @@ export type { HistoryEntry, HistoryRow, RawRow } from './schema.js'
 export const CONSUMER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/
 
 const APPEND_LOCK = 1380533830 // any constant: every appender takes the same advisory lock
-const INSERT_COLUMNS = COLUMNS.filter((c) => c !== 'seq')
 const SELECT_COLUMNS = COLUMNS.join(', ')
 export const MAX_PAGE = 1000
 
@@ -102,27 +103,6 @@ export interface PurgeResult {
   blockedBy: string[]
 }
 
-function activationParams(a: Activation): unknown[] {
-  const s = a.source
-  return [
-    a.id,
-    a.campaign,
-    a.campaignVersion,
-    a.cell,
-    a.customerKey,
-    s.kind === 'stream' ? s.topic : null,
-    s.kind === 'stream' ? s.partition : null,
-    s.kind === 'stream' ? s.offset : null,
-    s.kind === 'run' ? s.runId : null,
-    a.status,
-    a.eventTime,
-    a.outputTime,
-    JSON.stringify(a.content ?? {}),
-    JSON.stringify(a.deliveries ?? {}),
-    a.reason ?? null,
-  ]
-}
-
 function unknownConsumer(name: string) {
   return riffleError(
     'RIFFLE_UNKNOWN_CONSUMER',
@@ -172,6 +152,7 @@ export class HistoryStore {
   /** SQLite: the derived per-customer index (customers.ts). */
   readonly #customers: CustomerIndex | undefined
   #sqliteAppend: ((batch: readonly Activation[]) => number) | undefined
+  #background: BackgroundAppender | undefined
 
   private constructor(db: SqlDatabase, customers: CustomerIndex | undefined) {
     this.#db = db
@@ -195,8 +176,14 @@ export class HistoryStore {
     return new HistoryStore(db, customers)
   }
 
-  /** Stops the SQLite customer indexer (its work is never lost: the next process resumes it). */
+  /**
+   * Stops the background appender (after its appends in flight) and the SQLite customer indexer
+   * (its work is never lost: the next process resumes it).
+   */
   async close(): Promise<void> {
+    const background = this.#background
+    this.#background = undefined
+    await background?.close()
     await this.#customers?.close()
   }
 
@@ -263,17 +250,24 @@ export class HistoryStore {
 
   #sqliteAppender(h: Sqlite.Database): (batch: readonly Activation[]) => number {
     if (!this.#sqliteAppend) {
-      const insert = h.prepare(
-        `insert into history_activations (${INSERT_COLUMNS.join(', ')}) values (${INSERT_COLUMNS.map(() => '?').join(', ')}) on conflict (id) do nothing`,
-      )
-      const tx = h.transaction((batch: readonly Activation[]) => {
-        let n = 0
-        for (const a of batch) n += insert.run(activationParams(a)).changes
-        return n
-      })
-      this.#sqliteAppend = (batch) => tx.immediate(batch)
+      const append = sqliteAppender(h)
+      this.#sqliteAppend = (batch) => append(batch.map(activationParams))
     }
     return this.#sqliteAppend
+  }
+
+  /**
+   * Appends like `append`, with the same guarantee once the promise resolves, but on SQLite the
+   * insert runs on a worker thread (background.ts): the calling thread is free meanwhile. For a
+   * caller that overlaps its next piece of work with the write (the scheduler's pipeline).
+   */
+  async appendInBackground(batch: readonly Activation[]): Promise<{ appended: number }> {
+    const file = this.#sqlite?.file
+    if (batch.length === 0 || !file || file === ':memory:' || !this.#customers) return this.append(batch)
+    this.#background ??= new BackgroundAppender(file)
+    const appended = await this.#background.append(batch)
+    this.#customers.appended()
+    return { appended }
   }
 
   /**

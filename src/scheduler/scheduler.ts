@@ -21,7 +21,7 @@ import type { SqlDatabase } from '../db/sql.js'
 import type { Campaign } from '../definitions/schema.js'
 import type { DefinitionsService } from '../definitions/service.js'
 import type { CompiledCampaign } from '../definitions/validate.js'
-import { activateBatch, type HistoryPort, type TriggerItem } from '../engine/activate.js'
+import { activateBatch, type TriggerItem } from '../engine/activate.js'
 import { DedupeStore } from '../engine/dedupe.js'
 import { campaignRuntime } from '../engine/plan.js'
 import type { WebhookSender } from '../engine/webhook.js'
@@ -31,6 +31,7 @@ import { SerialProducer } from '../kafka/serial-producer.js'
 import type { Logger } from '../log.js'
 import type { PullStore } from '../pull/store.js'
 import { latestDue, parseSchedule } from './cron.js'
+import { type BackgroundHistory, PipelinedHistory } from './pipelined-history.js'
 import { type RunRecord, RunStore, type RunTrigger } from './runs.js'
 import { checkOutputTypes } from './typecheck.js'
 
@@ -39,7 +40,7 @@ export interface SchedulerDeps {
   defs: DefinitionsService
   datastore: DataStore
   pull: PullStore
-  history: HistoryPort
+  history: BackgroundHistory
   webhooks: WebhookSender
   log: Logger
   /** Kafka brokers, asked for only when a campaign has a Kafka output. */
@@ -50,7 +51,7 @@ export interface SchedulerDeps {
 export interface SchedulerOptions {
   /** This process's id, recorded as the run owner and lease holder. */
   owner?: string
-  /** Rows per batch (default 5,000). */
+  /** Rows per batch (default 2,000). */
   batchSize?: number
   /** How often due schedules and orphaned runs are checked (default 1 s). */
   tickMs?: number
@@ -304,7 +305,7 @@ export class Scheduler {
     }
     const run = await this.runs.get(id)
     this.#deps.log.info({ campaign: name, run: id, trigger }, 'run started')
-    return { run, done: this.#track(name, this.#execute(compiled, version, run)) }
+    return { run, done: this.#track(name, this.#execute(compiled, version, run, true)) }
   }
 
   async #resume(orphan: RunRecord): Promise<void> {
@@ -332,7 +333,10 @@ export class Scheduler {
       { campaign: orphan.campaign, run: orphan.id, rowsDone: orphan.rowsDone },
       'resuming an interrupted run from its last completed batch',
     )
-    void this.#track(orphan.campaign, this.#execute(compiled, version, { ...orphan, owner: this.#owner }))
+    void this.#track(
+      orphan.campaign,
+      this.#execute(compiled, version, { ...orphan, owner: this.#owner }, false),
+    )
   }
 
   #track(campaign: string, p: Promise<RunRecord>): Promise<RunRecord> {
@@ -344,7 +348,13 @@ export class Scheduler {
     return tracked
   }
 
-  async #execute(compiled: CompiledCampaign, version: number, run: RunRecord): Promise<RunRecord> {
+  /** `fresh`: a run starting now, not one resumed after its process died. */
+  async #execute(
+    compiled: CompiledCampaign,
+    version: number,
+    run: RunRecord,
+    fresh: boolean,
+  ): Promise<RunRecord> {
     const campaign = compiled.campaign
     const name = campaign.name
     const log = this.#deps.log.child({ campaign: name, run: run.id })
@@ -357,6 +367,8 @@ export class Scheduler {
       errors: [...run.errors],
     }
     let leaseLost = false
+    // see PipelinedHistory: a fresh run keyed by the key column reads back only its own writes
+    const history = new PipelinedHistory(this.#deps.history, { ownWritesOnly: fresh && !compiled.key })
     const renew = setInterval(
       () => {
         void this.runs
@@ -407,7 +419,7 @@ export class Scheduler {
       const runtime = campaignRuntime(compiled, version)
       const deps = {
         pull: this.#deps.pull,
-        history: this.#deps.history,
+        history,
         dedupe: this.#dedupe,
         webhooks: this.#deps.webhooks,
         now: this.#now,
@@ -463,17 +475,24 @@ export class Scheduler {
         tally.rowsDone += batch.rows.length
         tally.batchesDone++
         tally.cursor = plainKey(batch.rows[batch.rows.length - 1]![keyColumn])
-        await this.runs.progress(run.id, tally)
-        this.#gauges?.done.set({ campaign: name }, tally.rowsDone)
-        run = { ...run, ...tally }
-        this.onProgress?.(run)
+        // The progress record is where a resumed run starts: written once this batch's history is.
+        const done = snapshot(tally)
+        history.whenDurable(async () => {
+          if (leaseLost) return // another process carries the run on: its progress stands
+          await this.runs.progress(run.id, done)
+          this.#gauges?.done.set({ campaign: name }, done.rowsDone)
+          run = { ...run, ...done }
+          this.onProgress?.(run)
+        })
         if (leaseLost) throw riffleError('RIFFLE_CONFLICT', 'the run lost its lease to another process')
         if (this.#stopping) {
+          await history.settle()
           log.info({ rowsDone: tally.rowsDone }, 'stopping: the run resumes from here later')
           await this.runs.releaseLease(name, run.id, this.#owner)
           return await this.runs.get(run.id)
         }
       }
+      await history.settle()
       const status = tally.errors.length ? 'failed' : 'succeeded'
       await this.runs.finish(
         run.id,
@@ -489,7 +508,8 @@ export class Scheduler {
         log.warn('the run lost its lease; another process carries on')
         return await this.runs.get(run.id)
       }
-      await this.runs.progress(run.id, tally).catch(() => {})
+      // what is durable is recorded; a batch whose history did not commit is not counted
+      await history.settle().catch(() => {})
       await this.runs.finish(run.id, 'failed', this.#now(), [...tally.errors, msg].slice(-MAX_ERRORS), msg)
       log.warn({ err: msg }, 'run failed')
     } finally {
@@ -527,6 +547,15 @@ export class Scheduler {
         headers: new Map(Object.entries(r.headers).map(([k, v]) => [Buffer.from(k), Buffer.from(v)])),
       })),
     )
+  }
+}
+
+function snapshot(t: Tally): Tally {
+  return {
+    ...t,
+    activations: { ...t.activations },
+    outputs: { ...t.outputs },
+    errors: [...t.errors],
   }
 }
 

@@ -9,12 +9,14 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { loadConfig } from '../../src/config.js'
-import { openDataStore } from '../../src/datastore/store.js'
+import { DEFAULT_BATCH, openDataStore } from '../../src/datastore/store.js'
 import { createLogger } from '../../src/log.js'
 import { type Server, startServer } from '../../src/server.js'
 import { serviceUrl, tempDir } from '../helpers.js'
 
-const ROWS = 5100 // two batches of the scheduler's 5,000
+const ROWS = DEFAULT_BATCH + 100 // two batches of the scheduler's
+const key = (i: number) => `c${String(i).padStart(5, '0')}`
+const SECOND = key(DEFAULT_BATCH + 1) // the first row of the second batch
 
 /** A webhook receiver that holds the requests for chosen customer keys until released. */
 function gatedReceiver(gated: string[]) {
@@ -44,7 +46,7 @@ function gatedReceiver(gated: string[]) {
 
 describe('runs API (riffle start)', () => {
   const tmp = tempDir()
-  const hook = gatedReceiver(['c00001', 'c05001'])
+  const hook = gatedReceiver(['c00001', SECOND])
   let server: Server
   let base: string
   let admin: string
@@ -56,7 +58,7 @@ describe('runs API (riffle start)', () => {
     // The audience, loaded before the server opens the DuckDB file.
     const store = await openDataStore('duckdb:', tmp.dir)
     let csv = 'customer_id,amount\n'
-    for (let i = 1; i <= ROWS; i++) csv += `c${String(i).padStart(5, '0')},${i % 100}\n`
+    for (let i = 1; i <= ROWS; i++) csv += `${key(i)},${i % 100}\n`
     writeFileSync(join(tmp.dir, 'customers.csv'), csv)
     assert.equal((await store.load('customers', join(tmp.dir, 'customers.csv'))).rows, ROWS)
     await store.close()
@@ -92,7 +94,7 @@ describe('runs API (riffle start)', () => {
           name: 'gated',
           trigger: { manual: true },
           audience: { sql: 'select customer_id from customers' },
-          where: 'row.customer_id == "c00001" || row.customer_id == "c05001"',
+          where: `row.customer_id == "c00001" || row.customer_id == "${SECOND}"`,
           outputs: [{ webhook: { url: `http://127.0.0.1:${hookPort}/hook`, timeout: '60s', retries: 0 } }],
         },
         {
@@ -221,15 +223,15 @@ describe('runs API (riffle start)', () => {
     )
 
     hook.release('c00001')
-    await hook.arrived('c05001') // the second batch waits on its webhook
+    await hook.arrived(SECOND) // the second batch waits on its webhook
     const mid = await waitFor(id, (r) => r.rowsDone > 0, 'the first batch')
     assert.equal(mid.status, 'running')
-    assert.equal(mid.rowsDone, 5000)
+    assert.equal(mid.rowsDone, DEFAULT_BATCH)
     assert.equal(mid.batchesDone, 1)
-    assert.equal(mid.cursor, 'c05000')
+    assert.equal(mid.cursor, key(DEFAULT_BATCH))
     assert.equal(mid.outputs['webhook:ok'], 1)
 
-    hook.release('c05001')
+    hook.release(SECOND)
     const end = await waitFor(id, (r) => r.status !== 'running', 'the end')
     assert.equal(end.status, 'succeeded', end.errors.join('; '))
     assert.equal(end.rowsDone, ROWS)

@@ -135,7 +135,9 @@ test('a run that stops resumes from its last completed batch, without duplicatin
   const mid = await done
   await stopping
   assert.equal(mid.status, 'running')
-  assert.equal(mid.rowsDone, 5000)
+  // progress is reported once a batch's history is durable, while the next batch is under way:
+  // the run stops after that one at the latest
+  assert.ok([5000, 10000].includes(mid.rowsDone), `stopped after ${mid.rowsDone} rows`)
   const s2 = await h.scheduler({ batchSize: 5000, leaseMs: 500 })
   const batches: number[] = []
   s2.onProgress = (r) => batches.push(r.rowsDone)
@@ -147,7 +149,8 @@ test('a run that stops resumes from its last completed batch, without duplicatin
   }
   const end = await s2.runs.get(run.id)
   assert.equal(end.status, 'succeeded', end.errors.join('; '))
-  assert.deepEqual(batches, [10000, 12000]) // the first batch was not done again
+  // the batches done before the stop were not done again
+  assert.deepEqual(batches, mid.rowsDone === 5000 ? [10000, 12000] : [12000])
   assert.equal(end.rowsDone, rows)
   assert.equal(end.activations.sent, rows)
   const hist = await h.riffle.history.countRecent({
