@@ -10,6 +10,7 @@
 import { Consumer, FetchIsolationLevels, type Message, Producer } from '@platformatic/kafka'
 import type { DefinitionsService } from '../definitions/service.js'
 import { mirrorMessages } from '../history/mirror.js'
+import { PipelinedHistory } from '../history/pipeline.js'
 import { javaCompatiblePartitioner } from '../kafka/partitioner.js'
 import { honourAbortedTransactions } from '../kafka/read-committed.js'
 import { within } from '../kafka/within.js'
@@ -98,6 +99,8 @@ function errorText(e: unknown): string {
 
 export class Engine {
   readonly #deps: EngineDeps
+  /** The history as activateBatch appends to it: on a worker thread, while the batch commits. */
+  readonly #history: PipelinedHistory
   readonly #opts: Required<Omit<EngineOptions, 'historyTopic'>> & { historyTopic: string | undefined }
   readonly #log: Logger
   #consumer: Consumer<Buffer, Buffer, Buffer, Buffer> | undefined
@@ -119,6 +122,7 @@ export class Engine {
 
   constructor(deps: EngineDeps, opts: EngineOptions) {
     this.#deps = deps
+    this.#history = new PipelinedHistory(deps.history)
     this.#log = deps.log.child({ component: 'engine' })
     this.#opts = {
       groupId: 'riffle',
@@ -598,12 +602,14 @@ export class Engine {
 
     const deps: ActivateDeps = {
       pull: this.#deps.pull,
-      history: this.#deps.history,
+      history: this.#history,
       dedupe: this.#deps.dedupe,
       webhooks: this.#deps.webhooks,
     }
     const outcome = await activateBatch([...work.values()], deps)
-    return { batch, plan, dead, outcome, activateMs: performance.now() - t0 }
+    // The history append may still be in flight: the Kafka transaction waits for it before EndTxn.
+    const durable = this.#history.durable()
+    return { batch, plan, dead, outcome, durable, activateMs: performance.now() - t0 }
   }
 
   /** One transaction: outputs, dead letters and the consumed offsets, or none of them. */
@@ -666,6 +672,9 @@ export class Engine {
       await this.#step(tx.addConsumer(this.#consumer!), 'AddOffsetsToTxn')
       for (const m of lastPerPartition(p.batch)) await this.#step(tx.addOffset(m), 'TxnOffsetCommit')
       const t2 = performance.now()
+      // Offsets are committed only once every output is durable, the history included. An append
+      // that failed is made again here (idempotent); if that fails too, the transaction is aborted.
+      await p.durable.catch(() => this.#deps.history.append(p.outcome.activations))
       await this.#step(tx.commit(), 'EndTxn')
       if (this.#log.isLevelEnabled('debug')) {
         this.#log.debug(
@@ -762,6 +771,8 @@ interface Prepared {
   plan: EnginePlan
   dead: DeadLetter[]
   outcome: Awaited<ReturnType<typeof activateBatch>>
+  /** Settles once the batch's history is committed; rejects if that append failed. */
+  durable: Promise<void>
   activateMs: number
 }
 

@@ -35,7 +35,11 @@ export interface Harness {
 }
 
 export async function startEngine(
-  opts: Partial<EngineOptions> & { pullUrl?: string } = {},
+  opts: Partial<EngineOptions> & {
+    pullUrl?: string
+    /** What the engine appends to instead of the history store itself (to inject failures). */
+    historyPort?: (history: HistoryStore) => HistoryStore
+  } = {},
 ): Promise<Harness> {
   const tmp = tempDir('riffle-engine-')
   const db = await openDatabase('sqlite:', tmp.dir)
@@ -51,7 +55,7 @@ export async function startEngine(
       {
         defs,
         pull,
-        history,
+        history: opts.historyPort ? opts.historyPort(history) : history,
         dedupe,
         webhooks: new WebhookSender(new TargetPolicy(['127.0.0.1']), 20),
         log: createLogger(process.env.RIFFLE_TEST_LOG ?? 'silent'),

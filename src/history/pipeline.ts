@@ -1,7 +1,8 @@
 /**
- * The scheduler's view of the output history: batch N's append is in flight (on a worker thread,
- * see history/background.ts) while batch N+1 is evaluated and written to the pull store. At most
- * one append is in flight; the next append first waits for it.
+ * The output history as the scheduler and the engine append to it: batch N's append is in flight
+ * (on a worker thread, see background.ts) while batch N+1 is evaluated and written to the pull
+ * store (and, in the engine, while batch N's Kafka transaction is sent). At most one append is in
+ * flight; the next append first waits for it.
  *
  * What must follow durability waits for it: `whenDurable` runs its callback (the run's progress
  * record, which is what a resumed run starts from) as soon as every append made so far has
@@ -15,7 +16,7 @@
  * `ownWritesOnly`, `getMany` answers from the last two batches appended, in memory.
  */
 import type { HistoryPort } from '../engine/activate.js'
-import type { Activation } from '../history/activation.js'
+import type { Activation } from './activation.js'
 
 /** A history that may append on another thread (HistoryStore.appendInBackground). */
 export interface BackgroundHistory extends HistoryPort {
@@ -58,6 +59,14 @@ export class PipelinedHistory implements HistoryPort {
    */
   whenDurable(fn: () => Promise<void>): void {
     this.#link(this.#chain.then(fn))
+  }
+
+  /**
+   * Settles once every append made so far has committed (and the callbacks before): for a caller
+   * that must not go on before, such as the engine's Kafka commit. Rejects if one failed.
+   */
+  durable(): Promise<void> {
+    return this.#chain
   }
 
   /** Waits for the append in flight and what waits for it. Throws if an append or callback failed. */
