@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { openDatabase, type SqlDatabase } from '../../src/db/sql.js'
 import type { Activation } from '../../src/history/activation.js'
+import { BackgroundAppender } from '../../src/history/background.js'
 import { PipelinedHistory } from '../../src/history/pipeline.js'
 import { HistoryStore } from '../../src/history/store.js'
 import { tempDir } from '../helpers.js'
@@ -32,6 +34,15 @@ describe('history appends on a worker thread, pipelined with the next batch', ()
     await store.indexSettled(10_000)
     const counts = await store.countRecent({ customerKeys: ['bg0', 'bg1', 'bg2'], since: 0 })
     assert.deepEqual([...counts.values()], [100, 100, 100])
+  })
+
+  it('a worker that cannot start fails the append, naming the cause, and does not hang', async () => {
+    const appender = new BackgroundAppender(join(tmp.dir, 'no-such-dir', 'history.db'))
+    await assert.rejects(
+      appender.append([activation(1)]),
+      /history append worker failed: .*directory does not exist|unable to open/,
+    )
+    await appender.close()
   })
 
   it('runs what waits for durability only after the append commits, and never after one fails', async () => {
