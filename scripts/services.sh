@@ -306,9 +306,13 @@ EOF
     -Dlog4j2.configurationFile="$ROOT/scripts/kafka/log4j2.xml"
     -cp "$KAFKA_LIBS/*")
   if [ ! -s "$dir/data/meta.properties" ]; then
-    local id
-    id="$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
-    if ! "$java" "${jvm[@]}" kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" \
+    # A KRaft cluster id: 16 random bytes, URL-safe base64. Like Kafka's own Uuid.randomUuid, never
+    # one that starts with "-": the storage tool would read it as an option (1 start in 64 failed).
+    local id="-"
+    while [ "${id:0:1}" = "-" ]; do
+      id="$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+    done
+    if ! "$java" "${jvm[@]}" kafka.tools.StorageTool format --cluster-id="$id" -c "$dir/server.properties" \
       >"$dir/format.log" 2>&1; then
       show_log "$dir/format.log"
       die "kafka: formatting the KRaft storage failed"
