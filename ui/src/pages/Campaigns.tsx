@@ -1,4 +1,4 @@
-import { createContext, useContext, useEffect, useMemo, useRef, useState } from 'react'
+import { createContext, useContext, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react'
 import {
   ApiError,
   api,
@@ -932,6 +932,8 @@ function Expr(props: {
 }) {
   const ref = useRef<HTMLTextAreaElement>(null)
   const marks = useRef<HTMLDivElement>(null)
+  /** Where the cursor goes once an inserted field is in the text. */
+  const caret = useRef<number | null>(null)
   const issues = useContext(IssuesContext)(props.path)
   const errorId = `${props.id}-error`
   // The span was found in the text the server checked; mark it only while it still fits the text.
@@ -943,11 +945,17 @@ function Expr(props: {
     const at = el?.selectionStart ?? props.value.length
     const end = el?.selectionEnd ?? at
     props.onChange(props.value.slice(0, at) + text + props.value.slice(end))
-    requestAnimationFrame(() => {
-      el?.focus()
-      el?.setSelectionRange(at + text.length, at + text.length)
-    })
+    caret.current = at + text.length
   }
+  // The cursor goes after the inserted field as the new value is committed, before the next key is
+  // handled (a requestAnimationFrame could run after the user typed on, and move their text).
+  useLayoutEffect(() => {
+    if (caret.current === null) return
+    const at = caret.current
+    caret.current = null
+    ref.current?.focus()
+    ref.current?.setSelectionRange(at, at)
+  })
   return (
     <div className="field expr">
       <label htmlFor={props.id}>{props.label}</label>
