@@ -94,10 +94,16 @@ export async function produce(
   topic: string,
   messages: Array<{ key?: string; value: string | Buffer | null }>,
 ): Promise<void> {
+  // Idempotent: a plain producer's retry (say, while a new topic's leader is elected) can write a
+  // message twice (seen: 54 records for 30), and tests count what they produced.
   const p = new Producer({
     clientId: 'test-producer',
     bootstrapBrokers: kafkaBrokers(),
     autocreateTopics: true,
+    idempotent: true,
+    producerId: -1n,
+    producerEpoch: -1,
+    acks: -1,
   })
   await p.send({
     messages: messages.map((m) => ({

@@ -50,7 +50,7 @@ before(async () => {
     await producer.close()
   }
   // Count each offset once (a rebalance while the group forms may deliver some again); then read
-  // a moment longer, in case a retried send of the test's plain producer wrote some twice.
+  // a moment longer, so that the last message of each partition is the one last delivered.
   const distinct = () => new Set(got.map((m) => `${m.partition}:${m.offset}`)).size
   await waitFor('every message consumed', async () => distinct() >= 30)
   await new Promise((r) => setTimeout(r, 1000))
