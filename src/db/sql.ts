@@ -4,6 +4,7 @@ import Sqlite from 'better-sqlite3'
 import pg from 'pg'
 import { riffleError } from '../errors.js'
 import { checkpointInBackground, release } from './checkpointer.js'
+import { CONNECTION_PRAGMAS } from './pragmas.js'
 
 export type Dialect = 'sqlite' | 'postgres'
 export type Params = readonly unknown[]
@@ -112,9 +113,7 @@ export class SqliteDatabase extends Base {
     this.description = `sqlite:${file}`
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
     this.#db = new Sqlite(file)
-    this.#db.pragma('journal_mode = WAL')
-    this.#db.pragma('synchronous = NORMAL')
-    this.#db.pragma('busy_timeout = 5000')
+    for (const p of CONNECTION_PRAGMAS) this.#db.pragma(p)
     this.#db.defaultSafeIntegers(false)
     this.#file = file
     checkpointInBackground(file)

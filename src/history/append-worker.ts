@@ -1,17 +1,14 @@
 /** The background appender's worker thread: see background.ts. */
 import { parentPort, workerData } from 'node:worker_threads'
 import Sqlite from 'better-sqlite3'
-import { sqliteAppender } from './append.js'
+import { CONNECTION_PRAGMAS } from '../db/pragmas.js'
+import { APPEND_PRAGMAS, sqliteAppender } from './append.js'
 import type { AppendReply, AppendRequest } from './background.js'
 
 const { file } = workerData as { file: string }
 const db = new Sqlite(file, { fileMustExist: true })
-// the same settings as the store's own connection (db/sql.ts, HistoryStore.open)
-db.pragma('journal_mode = WAL')
-db.pragma('synchronous = NORMAL')
-db.pragma('busy_timeout = 5000')
-db.pragma('wal_autocheckpoint = 10000')
-db.pragma('cache_size = -32768')
+// the same settings as the store's own connection
+for (const p of [...CONNECTION_PRAGMAS, ...APPEND_PRAGMAS]) db.pragma(p)
 const append = sqliteAppender(db)
 
 parentPort!.on('message', (m: AppendRequest) => {

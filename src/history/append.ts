@@ -9,6 +9,13 @@ import { COLUMNS } from './schema.js'
 
 export const INSERT_COLUMNS = COLUMNS.filter((c) => c !== 'seq')
 
+/**
+ * The settings of a connection that appends to the history. Appends write many pages: checkpoint
+ * the WAL every ~40 MB rather than every 4 MB (measured: ~1.5x the append rate), and keep the
+ * indexes' upper levels in memory.
+ */
+export const APPEND_PRAGMAS = ['wal_autocheckpoint = 10000', 'cache_size = -32768']
+
 /** An activation as the values of INSERT_COLUMNS, in order. */
 export function activationParams(a: Activation): unknown[] {
   const s = a.source

@@ -31,6 +31,8 @@ export class BackgroundAppender {
   readonly #waiting = new Map<number, Waiting>()
   #worker: Worker | undefined
   #next = 0
+  /** The latest append asked for. */
+  #last: Promise<number> | undefined
 
   /** `file`: the SQLite database holding history_activations (its tables exist already). */
   constructor(file: string) {
@@ -41,35 +43,23 @@ export class BackgroundAppender {
   append(batch: readonly Activation[]): Promise<number> {
     const w = this.#worker ?? this.#start()
     const id = ++this.#next
-    return new Promise<number>((resolve, reject) => {
+    const done = new Promise<number>((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject })
       // work in flight keeps the process alive; an idle worker does not
       if (this.#waiting.size === 1) w.ref()
       w.postMessage({ id, rows: batch.map(activationParams) } satisfies AppendRequest)
     })
+    this.#last = done
+    return done
   }
 
-  /** Waits for the appends in flight, then stops the worker. */
+  /** Waits for the appends in flight (the worker applies them in order: the last one), then stops. */
   async close(): Promise<void> {
     const w = this.#worker
     if (!w) return
-    await Promise.allSettled(
-      [...this.#waiting.values()].map((p) => new Promise<void>((r) => this.#onSettled(p, r))),
-    )
+    await this.#last?.catch(() => {})
     this.#worker = undefined
     await w.terminate()
-  }
-
-  #onSettled(p: Waiting, done: () => void): void {
-    const { resolve, reject } = p
-    p.resolve = (n) => {
-      resolve(n)
-      done()
-    }
-    p.reject = (e) => {
-      reject(e)
-      done()
-    }
   }
 
   #settle(id: number): Waiting | undefined {

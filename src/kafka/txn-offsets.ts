@@ -27,6 +27,12 @@ interface ConsumerInfo {
   coordinatorId: number
 }
 
+interface PartitionOffset {
+  partitionIndex: number
+  committedOffset: bigint
+  committedLeaderEpoch: number
+}
+
 type TxnOffsetCommitApi = (
   connection: Connection,
   transactionalId: string,
@@ -36,10 +42,7 @@ type TxnOffsetCommitApi = (
   generationId: number,
   memberId: string,
   groupInstanceId: string | null,
-  topics: Array<{
-    name: string
-    partitions: Array<{ partitionIndex: number; committedOffset: bigint; committedLeaderEpoch: number }>
-  }>,
+  topics: Array<{ name: string; partitions: PartitionOffset[] }>,
   callback: Callback<unknown>,
 ) => void
 
@@ -73,10 +76,7 @@ export function addOffsetsToTransaction(
             if (error) return retry(error, undefined)
             producer[kGetApi]('TxnOffsetCommit', (error, api) => {
               if (error) return retry(error, undefined)
-              const byTopic = new Map<
-                string,
-                Array<{ partitionIndex: number; committedOffset: bigint; committedLeaderEpoch: number }>
-              >()
+              const byTopic = new Map<string, PartitionOffset[]>()
               for (const m of messages) {
                 const partitions = byTopic.get(m.topic) ?? []
                 partitions.push({

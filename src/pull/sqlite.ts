@@ -14,6 +14,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Sqlite from 'better-sqlite3'
 import { checkpointInBackground, release } from '../db/checkpointer.js'
+import { CONNECTION_PRAGMAS } from '../db/pragmas.js'
 import type { Collection } from '../definitions/schema.js'
 import { riffleError } from '../errors.js'
 import type { PullRecord, PullRecordJson, PullStore, PullWrite, ScanPage } from './store.js'
@@ -146,9 +147,7 @@ export class SqlitePullStore implements PullStore {
         cause: e,
       })
     }
-    this.#db.pragma('journal_mode = WAL')
-    this.#db.pragma('synchronous = NORMAL')
-    this.#db.pragma('busy_timeout = 5000')
+    for (const p of CONNECTION_PRAGMAS) this.#db.pragma(p)
     // Lookups are the hot path: keep pages in memory (64 MiB cache, reads through mmap) rather
     // than a read() system call per page.
     this.#db.pragma('cache_size = -65536')
