@@ -44,6 +44,12 @@ export interface ActivateDeps {
   dedupe: DedupeStore
   webhooks: WebhookSender
   now?: () => number
+  /**
+   * Called between the batch's steps. The engine lets I/O callbacks run there (setImmediate), so
+   * that the previous batch's Kafka transaction, in flight meanwhile, is not held up by a whole
+   * batch of evaluation.
+   */
+  yieldToIo?: () => Promise<void>
 }
 
 export interface KafkaRecord {
@@ -181,6 +187,7 @@ export async function activateBatch(
   }
   if (dry) outcome.explain.push(...outside.map((c) => explanation(c, 'outside_dates')))
   if (all.length === 0) return outcome
+  const breathe = deps.yieldToIo ?? (async () => {})
 
   // A replay: activations already recorded keep their decision, cell and content.
   const existing = await deps.history.getMany(all.map((c) => c.id))
@@ -215,6 +222,7 @@ export async function activateBatch(
   })
 
   // 2. Enrichment: one getMany per collection for the whole batch, duplicate keys removed.
+  await breathe()
   await enrich(live, deps.pull)
 
   // 3. where, the rest.
@@ -237,6 +245,7 @@ export async function activateBatch(
   if (dry) outcome.explain.push(...notMatched.map((c) => explanation(c, 'not_matched')))
 
   // 4. Controls: max event age, dedupe, frequency.
+  await breathe()
   for (const c of live) {
     if (c.status || c.recorded) continue
     const age = c.campaign.maxEventAgeMs
@@ -254,6 +263,7 @@ export async function activateBatch(
   }
 
   // 5. Cell, content, outputs.
+  await breathe()
   const pullWrites = new Map<string, PullWrite[]>()
   const pullOwners = new Map<string, Candidate[]>()
   const webhooks: Array<{
@@ -346,6 +356,7 @@ export async function activateBatch(
   }
 
   // 6. Deliver: the Pull Marketing database, then webhooks. A retryable failure fails the batch.
+  await breathe()
   for (const [collection, writes] of pullWrites) {
     const owners = pullOwners.get(collection) ?? []
     for (const { index, error } of await writeIsolating(deps.pull, collection, writes)) {
@@ -358,6 +369,7 @@ export async function activateBatch(
   await deliverWebhooks(webhooks, deps.webhooks)
 
   // 7. Dedupe state and the output history. Kafka outputs and offsets follow, in one transaction.
+  await breathe()
   const remember: Array<{ campaign: string; key: string; expiresAt: number }> = []
   for (const c of live) {
     if (!c.status) continue

@@ -7,6 +7,8 @@
  * transaction, once everything else is durable, so a crash replays at most the open batch, and
  * every replayed write is idempotent on the activation id.
  */
+
+import { setImmediate as yieldToIo } from 'node:timers/promises'
 import { Consumer, FetchIsolationLevels, type Message, Producer } from '@platformatic/kafka'
 import type { DefinitionsService } from '../definitions/service.js'
 import { mirrorMessages } from '../history/mirror.js'
@@ -606,7 +608,9 @@ export class Engine {
       history: this.#history,
       dedupe: this.#deps.dedupe,
       webhooks: this.#deps.webhooks,
+      yieldToIo,
     }
+    await yieldToIo()
     const outcome = await activateBatch([...work.values()], deps)
     // The history append may still be in flight: the Kafka transaction waits for it before EndTxn.
     const durable = this.#history.durable()
