@@ -319,7 +319,10 @@ async function riffleLatency(rate: number) {
   const start = performance.now()
   let i = 0
   steadyFrom = Date.now() + WARMUP_SECONDS * 1000
+  // the engine's CPU over the steady part: what an event costs at this rate (smaller batches than at saturation)
+  let steadyCpu: { cpu: number; sent: number } | undefined
   for (let tick = 1; performance.now() - start < (WARMUP_SECONDS + LATENCY_SECONDS) * 1000; tick++) {
+    if (!steadyCpu && Date.now() >= steadyFrom) steadyCpu = { cpu: engine.cpuSeconds(), sent }
     due += perTick
     const k = Math.floor(due) - sent
     if (k > 0) {
@@ -331,6 +334,9 @@ async function riffleLatency(rate: number) {
     }
     await sleep(Math.max(0, start + tick * tickMs - performance.now()))
   }
+  const cpuMsPer1k = steadyCpu
+    ? ((engine.cpuSeconds() - steadyCpu.cpu) * 1e6) / Math.max(1, sent - steadyCpu.sent)
+    : Number.NaN
   const expected = Math.floor(sent * (195 / 200)) // amount >= 10: 195 of every 200
   const deadline = Date.now() + 30_000
   while (received < expected && Date.now() < deadline) await sleep(50)
@@ -347,6 +353,7 @@ async function riffleLatency(rate: number) {
     p99WithWarmup: withWarmup.getValueAtPercentile(99),
     maxWithWarmup: withWarmup.maxValue,
     n: received,
+    cpuMsPer1k,
     peakRssMb,
     internal,
   }
@@ -438,6 +445,7 @@ async function main() {
     latencyP99MsWithWarmup: lat.p99WithWarmup,
     latencyMaxMsWithWarmup: lat.maxWithWarmup,
     latencySamples: lat.n,
+    latencyCpuMsPer1kEvents: +lat.cpuMsPer1k.toFixed(1),
     engineLatencyP50MsAtMost: lat.internal.p50Ms,
     engineLatencyP99MsAtMost: lat.internal.p99Ms,
     peakRssMb: Math.round(Math.max(...rss, lat.peakRssMb)),
@@ -452,7 +460,7 @@ async function main() {
       `| consume-only ceiling (@platformatic/kafka) | ${result.ceilingEventsPerSec} events/s |`,
       `| Riffle, full pipeline | ${result.riffleEventsPerSec} events/s (${(result.riffleVsCeiling * 100).toFixed(0)}% of the ceiling), ${result.riffleCpuMsPer1kEvents} CPU-ms per 1,000 events |`,
       `| kafkajs, hand-written | ${result.kafkajsEventsPerSec} events/s (Riffle ${result.riffleVsKafkajs}×) |`,
-      `| latency at ${rate}/s (${process.env.BENCH_LATENCY_RATE ? 'BENCH_LATENCY_RATE' : '70%'}), after ${WARMUP_SECONDS} s of warm-up | p50 ${lat.p50} ms, p99 ${lat.p99} ms (with the warm-up: p99 ${lat.p99WithWarmup} ms, max ${lat.maxWithWarmup} ms) |`,
+      `| latency at ${rate}/s (${process.env.BENCH_LATENCY_RATE ? 'BENCH_LATENCY_RATE' : '70%'}), after ${WARMUP_SECONDS} s of warm-up | p50 ${lat.p50} ms, p99 ${lat.p99} ms (with the warm-up: p99 ${lat.p99WithWarmup} ms, max ${lat.maxWithWarmup} ms); engine ${result.latencyCpuMsPer1kEvents} CPU-ms per 1,000 events |`,
       `| engine peak RSS | ${result.peakRssMb} MB |`,
       '',
     ].join('\n'),

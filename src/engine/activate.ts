@@ -275,7 +275,9 @@ export async function activateBatch(
     retries: number
     headers: Record<string, string>
   }> = []
+  let rendered = 0
   for (const c of live) {
+    if (++rendered % 1000 === 0) await breathe()
     if (!c.recorded && !c.status) {
       c.cell = assignCell(c.campaign.cells, c.campaign.name, c.trigger.customerKey)
       note(c, 'cell', c.cell)
