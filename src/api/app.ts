@@ -90,7 +90,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.ingest) ingestRoutes(app, deps.keys, deps.ingest)
   whoamiRoutes(app, deps.keys)
   await app.register(async (admin) => {
-    admin.addHook('preHandler', requireScope(deps.keys, 'admin'))
+    // onRequest: the key is checked before the body is read or validated, so a request without one
+    // gets 401 (and one without the scope 403) whatever its body.
+    admin.addHook('onRequest', requireScope(deps.keys, 'admin'))
     definitionRoutes(admin, deps.defs)
     streamToolRoutes(admin, { defs: deps.defs, brokers: deps.brokers })
     topicSampleRoutes(admin, { brokers: deps.brokers })

@@ -53,12 +53,12 @@ export function scopeCheck(
   }
 }
 
-/** A preHandler that requires a valid key, whatever its scopes. */
+/** An onRequest hook (checked before the body is read) that requires a valid key, whatever its scopes. */
 export function requireKey(keys: KeyStore) {
   return requireScope(keys, undefined)
 }
 
-/** A preHandler that requires a key holding `scope` (or a scope computed from the request). */
+/** An onRequest hook that requires a key holding `scope` (or a scope computed from the request). */
 export function requireScope(keys: KeyStore, scope: string | ((req: FastifyRequest) => string) | undefined) {
   const check = scopeCheck(keys, scope)
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {

@@ -47,6 +47,27 @@ describe('admin API', () => {
     assert.match(scope.json().error.message, /admin/)
   })
 
+  // Regression: the key was checked after the body was parsed and validated, so a request without
+  // a key (or without the admin scope) got 422 or 400, with the schema's complaints, instead.
+  it('checks the key before the body: 401 and 403 whatever the body holds', async () => {
+    for (const payload of ['{"name": "x", "topic": 5}', '{"name": ']) {
+      const json = { 'content-type': 'application/json' }
+      const none = await t.app.inject({ method: 'POST', url: '/api/v1/streams', headers: json, payload })
+      assert.equal(none.statusCode, 401, none.body)
+      assert.equal(none.json().error.code, 'RIFFLE_UNAUTHORIZED')
+      const scope = await t.app.inject({
+        method: 'POST',
+        url: '/api/v1/streams',
+        headers: { ...json, ...bearer(ingestKey) },
+        payload,
+      })
+      assert.equal(scope.statusCode, 403, scope.body)
+      assert.equal(scope.json().error.code, 'RIFFLE_FORBIDDEN')
+    }
+    const query = await t.app.inject({ method: 'GET', url: '/api/v1/streams/x/sample?limit=nope' })
+    assert.equal(query.statusCode, 401)
+  })
+
   it('stops accepting a revoked key', async () => {
     const { key, apiKey } = await t.riffle.keys.create(['admin'])
     assert.equal((await call('GET', '/api/v1/streams', undefined, key)).statusCode, 200)

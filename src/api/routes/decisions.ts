@@ -66,7 +66,7 @@ export function ingestRoutes(app: FastifyInstance, keys: KeyStore, ingest: Inges
     scope.post(
       '/ingest/v1/:stream',
       {
-        preHandler: requireScope(keys, 'ingest'),
+        onRequest: requireScope(keys, 'ingest'),
         schema: {
           tags: ['ingest'],
           summary:

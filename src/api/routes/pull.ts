@@ -108,7 +108,7 @@ export function pullRoutes(app: FastifyInstance, deps: { keys: KeyStore; catalog
     },
     async (req: FastifyRequest, reply: FastifyReply) => {
       const { collection, key } = req.params as Params
-      // Inline rather than a preHandler hook, and without waiting when the key's verdict is cached.
+      // Inline rather than an onRequest hook, and without waiting when the key's verdict is cached.
       const checking = check(req, reply)
       if (checking) await checking
       const problem = keyProblem(key)
@@ -141,7 +141,7 @@ export function pullRoutes(app: FastifyInstance, deps: { keys: KeyStore; catalog
   app.post(
     '/pull/v1/:collection/_mget',
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         tags,
         summary: `Get many records (at most ${MAX_MGET_KEYS} keys)`,

@@ -17,7 +17,7 @@ export function whoamiRoutes(app: FastifyInstance, keys: KeyStore): void {
   app.get(
     '/api/v1/whoami',
     {
-      preHandler: requireKey(keys),
+      onRequest: requireKey(keys),
       schema: {
         tags: ['auth'],
         summary: 'The presented API key: id, name and scopes (never the secret); any valid key',
