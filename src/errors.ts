@@ -10,7 +10,7 @@ export interface ErrorSpec {
 
 export const ERRORS = {
   RIFFLE_BAD_REQUEST: { status: 400, retryable: false, summary: 'The request is malformed' },
-  RIFFLE_INVALID_JSON: { status: 400, retryable: false, summary: 'The body is not valid JSON' },
+  RIFFLE_INVALID_JSON: { status: 400, retryable: false, summary: 'The body or file is not valid JSON' },
   RIFFLE_INVALID_YAML: { status: 400, retryable: false, summary: 'The file is not valid YAML' },
   RIFFLE_INVALID_DEFINITION: { status: 422, retryable: false, summary: 'A definition is invalid' },
   RIFFLE_BAD_TIME_RANGE: { status: 400, retryable: false, summary: 'A time or time range is invalid' },

@@ -1,7 +1,13 @@
 /** The HTTP transport: a thin Fastify adapter over Riffle's services. */
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyRequest,
+  LogController,
+} from 'fastify'
 import type { Registry } from 'prom-client'
 import type { KeyStore } from '../auth/keys.js'
 import type { DataStore } from '../datastore/store.js'
@@ -14,7 +20,7 @@ import type { PullStore } from '../pull/store.js'
 import type { Scheduler } from '../scheduler/scheduler.js'
 import type { IngestService } from '../streams/ingest.js'
 import { requireScope } from './auth.js'
-import { installErrorHandling } from './errors.js'
+import { installErrorHandling, invalidJsonBody } from './errors.js'
 import { decisionRoutes, ingestRoutes } from './routes/decisions.js'
 import { definitionRoutes } from './routes/definitions.js'
 import { healthRoutes, type ReadinessCheck } from './routes/health.js'
@@ -61,6 +67,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
   app.setValidatorCompiler(validatorCompiler)
   installErrorHandling(app, deps.log)
+  // Fastify's own JSON parser (which refuses __proto__ keys), but a malformed body's error says
+  // where: line and column.
+  const json = app.getDefaultJsonParser('error', 'error') as (
+    req: FastifyRequest,
+    body: string,
+    done: (err: Error | null, value?: unknown) => void,
+  ) => void
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) =>
+    json(req, body as string, (err, value) => {
+      if ((err as FastifyError | null)?.code === 'FST_ERR_CTP_INVALID_JSON_BODY')
+        done(invalidJsonBody(body as string), undefined)
+      else done(err, value)
+    }),
+  )
   app.addContentTypeParser(
     ['application/yaml', 'application/x-yaml', 'text/yaml'],
     { parseAs: 'string' },

@@ -1,6 +1,23 @@
 import type { FastifyError, FastifyInstance } from 'fastify'
 import { type ErrorCode, isRiffleError, type RiffleError, riffleError } from '../errors.js'
+import { jsonSyntaxError } from '../json-syntax.js'
 import type { Logger } from '../log.js'
+
+/** RIFFLE_INVALID_JSON for a request body, naming the line and column of the first error. */
+export function invalidJsonBody(body: string): RiffleError {
+  const e = jsonSyntaxError(body)
+  if (!e) {
+    return riffleError(
+      'RIFFLE_INVALID_JSON',
+      'the request body is not acceptable JSON: it has a "__proto__" or "constructor.prototype" key',
+    )
+  }
+  return riffleError(
+    'RIFFLE_INVALID_JSON',
+    `the request body is not valid JSON: ${e.message} at line ${e.line}, column ${e.column}`,
+    { issues: [{ path: '(document)', message: e.message, line: e.line, column: e.column }] },
+  )
+}
 
 /** Maps every error to `{"error": {"code": "RIFFLE_…", "message": "…"}}` with a fitting status. */
 export function installErrorHandling(app: FastifyInstance, log: Logger): void {

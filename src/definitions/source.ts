@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml'
 import { type Issue, riffleError } from '../errors.js'
+import { jsonSyntaxError } from '../json-syntax.js'
 
 export type PathSegment = string | number
 
@@ -34,8 +35,19 @@ export function issueAt(
   }
 }
 
-/** Parses YAML (and so JSON) text; malformed text fails with line and column, nothing applied. */
+/**
+ * Parses YAML (and so JSON) text; malformed text fails with line and column, nothing applied. A
+ * `.json` file must be strict JSON (YAML would take a trailing comma or a single-quoted string).
+ */
 export function parseDefinitionsText(text: string, file?: string): SourceDocument {
+  if (file && /\.json$/i.test(file)) {
+    const e = jsonSyntaxError(text)
+    if (e) {
+      throw riffleError('RIFFLE_INVALID_JSON', `${file}:${e.line}:${e.column}: ${e.message}`, {
+        issues: [{ path: '(document)', message: e.message, file, line: e.line, column: e.column }],
+      })
+    }
+  }
   const lineCounter = new LineCounter()
   const doc: Document = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true })
   if (doc.errors.length > 0) {

@@ -149,15 +149,28 @@ describe('admin API', () => {
     assert.equal((await call('GET', `/api/v1/campaigns/${name}`)).statusCode, 404)
   })
 
-  it('answers malformed JSON with 400 and a stable code', async () => {
+  it('answers malformed JSON with 400, a stable code, and the line and column', async () => {
     const r = await t.app.inject({
       method: 'POST',
       url: '/api/v1/streams',
       headers: { ...bearer(t.adminKey), 'content-type': 'application/json' },
-      payload: '{"name": "x", ',
+      payload: '{\n  "name": "x",\n  "topic": y\n}',
     })
     assert.equal(r.statusCode, 400)
     assert.equal(r.json().error.code, 'RIFFLE_INVALID_JSON')
+    // Regression: the message said only that the body was not valid JSON, not where.
+    assert.match(r.json().error.message, /Unexpected token 'y' at line 3, column 12$/)
+    assert.deepEqual(r.json().error.issues, [
+      { path: '(document)', message: "Unexpected token 'y'", line: 3, column: 12 },
+    ])
+    const proto = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/streams',
+      headers: { ...bearer(t.adminKey), 'content-type': 'application/json' },
+      payload: '{"name": "x", "__proto__": {"admin": true}}',
+    })
+    assert.equal(proto.statusCode, 400)
+    assert.equal(proto.json().error.code, 'RIFFLE_INVALID_JSON')
   })
 
   it('applies and exports a whole definitions file as YAML', async () => {

@@ -203,6 +203,26 @@ describe('definitions validation', () => {
     )
   })
 
+  // YAML takes `[1,]` and 'single quotes', so a .json file was accepted though it was not JSON.
+  it('gives a malformed JSON file an error with line and column', () => {
+    assert.throws(
+      () => parseDefinitionsText('{\n  "streams": [\n    {"name": "x",}\n  ]\n}\n', 'defs.json'),
+      (e: Error & { code?: string; issues?: Issue[] }) => {
+        assert.equal(e.code, 'RIFFLE_INVALID_JSON')
+        assert.deepEqual(
+          [e.issues?.[0]?.file, e.issues?.[0]?.line, e.issues?.[0]?.column],
+          ['defs.json', 3, 18],
+        )
+        assert.match(e.message, /^defs\.json:3:18: Expected double-quoted property name/)
+        return true
+      },
+    )
+    const stream = { name: 's', topic: 'a b', key: 'k', fields: [{ name: 'k', type: 'string' }] }
+    const json = JSON.stringify({ streams: [stream] }, null, 2)
+    const issues = validateFile(parseDefinitionsText(json, 'defs.json')).issues
+    assert.ok(issues.some((i) => i.path === 'streams[0].topic' && i.line === 5 && i.file === 'defs.json'))
+  })
+
   it('reports issues in file order', () => {
     const issues = check(
       example((t) =>

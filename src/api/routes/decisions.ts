@@ -60,6 +60,7 @@ export function decisionRoutes(admin: FastifyInstance, decisions: DecisionServic
 export function ingestRoutes(app: FastifyInstance, keys: KeyStore, ingest: IngestService): void {
   app.register(async (scope) => {
     // The raw bytes are what goes to Kafka: validated, never re-serialised.
+    scope.removeContentTypeParser('application/json')
     scope.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) =>
       done(null, body),
     )
