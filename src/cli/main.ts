@@ -6,6 +6,7 @@ import { stringify } from 'yaml'
 import { type ConfigOverrides, loadConfig } from '../config.js'
 import { validateFile } from '../definitions/service.js'
 import { readDefinitionsFile } from '../definitions/source.js'
+import { topicProblem } from '../definitions/validate.js'
 import { runDemo } from '../demo/demo.js'
 import { formatIssues, isRiffleError, riffleError } from '../errors.js'
 import { sampleTopic } from '../kafka/sample.js'
@@ -184,13 +185,18 @@ export function buildCli(): Command {
   streams
     .command('infer <topic>')
     .description('sample a topic and propose a stream definition with typed fields')
-    .option('--limit <n>', 'messages to sample per partition', '100')
+    .option('--limit <n>', 'how many of the newest messages to sample', '100')
     .option('--name <name>', 'the stream name to propose (default: the topic, made a valid name)')
     .action(async (topic: string, o: { limit: string; name?: string }) => {
+      const problem = topicProblem(topic)
+      if (problem) throw riffleError('RIFFLE_BAD_REQUEST', problem)
+      const limit = Number(o.limit)
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
+        throw riffleError('RIFFLE_BAD_REQUEST', '--limit must be a whole number of messages, 1 to 10000')
       const config = loadConfig()
       const log = createLogger(process.env.RIFFLE_LOG_LEVEL ?? 'warn')
       const brokers = await resolveKafkaBrokers(config, log)
-      const sampled = await sampleTopic({ brokers, topic, limit: Number(o.limit) || 100 })
+      const sampled = await sampleTopic({ brokers, topic, limit })
       const inferred = inferFields(sampled.map((m) => (m.json === undefined ? m.value : m.json)))
       if (inferred.sampled === 0) {
         process.stderr.write(

@@ -4,7 +4,9 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { tempDir } from '../helpers.js'
+import { Producer, stringSerializers } from '@platformatic/kafka'
+import { parse } from 'yaml'
+import { kafkaBrokers, tempDir, uniqueName } from '../helpers.js'
 
 const BIN = fileURLToPath(new URL('../../bin/riffle.js', import.meta.url))
 const EXAMPLE = fileURLToPath(new URL('../../examples/definitions.yaml', import.meta.url))
@@ -87,6 +89,54 @@ describe('riffle CLI (the built package)', () => {
     const list = riffle('keys', 'list')
     assert.match(list.out, /admin,pull:read:profile/)
     assert.doesNotMatch(list.out, /rfl_/)
+  })
+
+  it('infers a stream from a topic on the real broker: typed fields, nested paths, key and time', async () => {
+    const topic = uniqueName('test.cli-infer')
+    const producer = new Producer({
+      clientId: 'test',
+      bootstrapBrokers: kafkaBrokers(),
+      serializers: stringSerializers,
+      autocreateTopics: true,
+    })
+    const messages = Array.from({ length: 8 }, (_, i) => ({
+      topic,
+      key: `c${i}`,
+      value: JSON.stringify({
+        customer_id: `c${i}`,
+        amount: i + 0.5,
+        location: { store_id: `s${i}`, geo: { lat: 51.5 } },
+        ts: new Date(1_700_000_000_000 + i).toISOString(),
+      }),
+    }))
+    await producer.send({ messages })
+    await producer.close()
+    const r = riffle('streams', 'infer', topic, '--name', 'inferred')
+    assert.equal(r.code, 0, r.err)
+    assert.match(r.err, /sampled 8 messages \(0 skipped\)/)
+    const proposal = parse(r.out) as { streams: Array<Record<string, unknown>> }
+    const stream = proposal.streams[0]!
+    assert.deepEqual(
+      [stream.name, stream.topic, stream.key, stream.time],
+      ['inferred', topic, 'customer_id', 'ts'],
+    )
+    assert.deepEqual(stream.fields, [
+      { name: 'customer_id', type: 'string', required: true },
+      { name: 'amount', type: 'number', required: true },
+      { name: 'store_id', type: 'string', required: true, path: 'location.store_id' },
+      { name: 'lat', type: 'number', required: true, path: 'location.geo.lat' },
+      { name: 'ts', type: 'timestamp', required: true },
+    ])
+    const file = join(tmp.dir, 'inferred.yaml')
+    writeFileSync(file, r.out)
+    assert.equal(riffle('validate', '-f', file).code, 0, 'the proposal is a valid definitions file')
+
+    const bad = riffle('streams', 'infer', 'bad topic')
+    assert.equal(bad.code, 1)
+    assert.match(bad.err, /"bad topic" is not a valid Kafka topic name/)
+    const missing = riffle('streams', 'infer', uniqueName('test.missing'))
+    assert.equal(missing.code, 1)
+    assert.match(missing.err, /RIFFLE_NOT_FOUND: topic "test\.missing-\w+" does not exist/)
   })
 
   it('rejects a bad setting, naming it', () => {
