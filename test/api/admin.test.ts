@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { Producer, stringSerializers } from '@platformatic/kafka'
+import { Admin, Producer, stringSerializers } from '@platformatic/kafka'
 import { bearer, kafkaBrokers, startTestApp, type TestApp, uniqueName } from '../helpers.js'
 
 const stream = (name: string, topic: string) => ({
@@ -261,6 +261,19 @@ describe('admin API', () => {
         again.json().messages.map((m: { offset: string }) => m.offset),
         msgs.map((m: { offset: string }) => m.offset),
       )
+      // No consumer group holds a committed offset on the topic (its name is this test's own).
+      const admin = new Admin({ clientId: 'test', bootstrapBrokers: kafkaBrokers() })
+      try {
+        const groups = [...(await admin.listGroups()).keys()]
+        const offsets = await admin.listConsumerGroupOffsets({ groups })
+        const committed = offsets.filter((g) => g.topics.some((tp) => tp.name === topic))
+        assert.deepEqual(
+          committed.map((g) => g.groupId),
+          [],
+        )
+      } finally {
+        await admin.close()
+      }
     })
 
     it('infers typed fields with nested paths from a topic', async () => {
