@@ -88,6 +88,24 @@ describe('output history mirror to Kafka', () => {
     }
   })
 
+  it('publishes a batch larger than one produce request may carry (regression: 3.4 MB failed whole)', async () => {
+    const topic = uniqueName('riffle.history')
+    const mirror = new HistoryMirror({ brokers: kafkaBrokers(), topic })
+    closers.push(() => mirror.close())
+    // ~700 bytes a record, 5,000 records, one partition: far past the broker's 1 MiB per batch
+    const batch = range(5000).map((i) =>
+      activation(i, { content: { offer_code: `THX-${i}`, message: `Grüße ${'x'.repeat(300)}` } }),
+    )
+    await mirror.publish(batch)
+    const got = await readAll(topic, batch.length, 60_000)
+    assert.equal(got.length, batch.length)
+    assert.deepEqual(
+      got.map((m) => m.headers['riffle-activation-id']),
+      batch.map((a) => a.id),
+      'every activation once, in order',
+    )
+  })
+
   it('fails with a retryable RIFFLE_KAFKA_UNAVAILABLE when the broker cannot be reached', async () => {
     const mirror = new HistoryMirror({ brokers: ['127.0.0.1:1'], topic: 'riffle.nowhere', timeoutMs: 500 })
     closers.push(() => mirror.close())
