@@ -104,6 +104,7 @@ export async function startServer(
       webhooks: schedulerWebhooks,
       log: log.child({ component: 'scheduler' }),
       brokers,
+      historyTopic: config.historyTopic,
       registry: metrics,
     },
     {

@@ -148,6 +148,7 @@ export function scheduledCommands(withRiffle: WithRiffle, dataDirOption: () => O
             webhooks,
             log: r.log,
             brokers: () => resolveKafkaBrokers(r.config, r.log),
+            historyTopic: r.config.historyTopic,
           },
           { owner: `cli-${process.pid}`, batchSize: Number(o.batch) || 5000 },
         )

@@ -27,6 +27,8 @@ import { campaignRuntime } from '../engine/plan.js'
 import type { WebhookSender } from '../engine/webhook.js'
 import { isRiffleError, riffleError } from '../errors.js'
 import { compileChecked } from '../expressions/cel.js'
+import type { Activation } from '../history/activation.js'
+import { HistoryMirror } from '../history/mirror.js'
 import { type BackgroundHistory, PipelinedHistory } from '../history/pipeline.js'
 import { SerialProducer } from '../kafka/serial-producer.js'
 import type { Logger } from '../log.js'
@@ -43,8 +45,13 @@ export interface SchedulerDeps {
   history: BackgroundHistory
   webhooks: WebhookSender
   log: Logger
-  /** Kafka brokers, asked for only when a campaign has a Kafka output. */
+  /** Kafka brokers, asked for only when a campaign has a Kafka output or the history is mirrored. */
   brokers?: () => Promise<string[]>
+  /**
+   * Mirror every activation to this Kafka topic (`RIFFLE_HISTORY_TOPIC`), as the engine does: each
+   * batch once its history is durable and before its progress is recorded, so at least once.
+   */
+  historyTopic?: string | undefined
   registry?: Registry
 }
 
@@ -109,6 +116,7 @@ export class Scheduler {
   #ticking: Promise<void> | undefined
   #stopping = false
   #producer: SerialProducer | undefined
+  #mirror: Promise<HistoryMirror> | undefined
   #gauges: { done: Gauge; selected: Gauge } | undefined
   /** Called after each completed batch (the CLI prints progress from it). */
   onProgress: ((run: RunRecord) => void) | undefined
@@ -187,6 +195,9 @@ export class Scheduler {
     const p = this.#producer
     this.#producer = undefined
     await p?.close()
+    const m = this.#mirror
+    this.#mirror = undefined
+    await m?.then((x) => x.close()).catch(() => {})
   }
 
   /** One pass: fire due schedules, resume orphaned runs. Exposed for tests. */
@@ -477,8 +488,11 @@ export class Scheduler {
         tally.cursor = plainKey(batch.rows[batch.rows.length - 1]![keyColumn])
         // The progress record is where a resumed run starts: written once this batch's history is.
         const done = snapshot(tally)
+        // a replayed activation too: the process that first recorded it may have died before mirroring it
+        const mirrored = this.#deps.historyTopic ? [...outcome.replayed, ...outcome.activations] : []
         history.whenDurable(async () => {
           if (leaseLost) return // another process carries the run on: its progress stands
+          if (mirrored.length) await this.#publishMirror(mirrored)
           await this.runs.progress(run.id, done)
           this.#gauges?.done.set({ campaign: name }, done.rowsDone)
           run = { ...run, ...done }
@@ -517,6 +531,23 @@ export class Scheduler {
       await this.runs.releaseLease(name, run.id, this.#owner).catch(() => {})
     }
     return await this.runs.get(run.id)
+  }
+
+  async #publishMirror(batch: Activation[]): Promise<void> {
+    const topic = this.#deps.historyTopic!
+    const brokers = this.#deps.brokers
+    if (!brokers)
+      throw riffleError('RIFFLE_KAFKA_UNAVAILABLE', `no Kafka brokers for the history mirror "${topic}"`)
+    if (!this.#mirror) {
+      const made = brokers().then(
+        (b) => new HistoryMirror({ brokers: b, topic, clientId: `${this.#owner}-history-mirror` }),
+      )
+      made.catch(() => {
+        if (this.#mirror === made) this.#mirror = undefined // asked again next time
+      })
+      this.#mirror = made
+    }
+    await (await this.#mirror).publish(batch)
   }
 
   async #produce(

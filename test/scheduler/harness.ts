@@ -8,14 +8,15 @@ import { TargetPolicy } from '../../src/engine/ssrf.js'
 import { WebhookSender } from '../../src/engine/webhook.js'
 import { createLogger } from '../../src/log.js'
 import { openRiffle, type Riffle } from '../../src/runtime.js'
-import { Scheduler, type SchedulerOptions } from '../../src/scheduler/scheduler.js'
+import { Scheduler, type SchedulerDeps, type SchedulerOptions } from '../../src/scheduler/scheduler.js'
 import { tempDir } from '../helpers.js'
 
 export interface Harness {
   riffle: Riffle
   datastore: DataStore
   dir: string
-  scheduler(opts?: SchedulerOptions): Promise<Scheduler>
+  /** `deps`: added to (or replacing) the harness's own, e.g. brokers and a history topic. */
+  scheduler(opts?: SchedulerOptions, deps?: Partial<SchedulerDeps>): Promise<Scheduler>
   apply(yaml: string): Promise<void>
   loadCsv(table: string, csv: string): Promise<number>
   close(): Promise<void>
@@ -33,7 +34,7 @@ export async function openHarness(env: Record<string, string> = {}): Promise<Har
     riffle,
     datastore,
     dir: tmp.dir,
-    scheduler: async (opts = {}) => {
+    scheduler: async (opts = {}, deps = {}) => {
       const s = await Scheduler.open(
         {
           db: riffle.db,
@@ -43,6 +44,7 @@ export async function openHarness(env: Record<string, string> = {}): Promise<Har
           history: riffle.history,
           webhooks,
           log,
+          ...deps,
         },
         opts,
       )
