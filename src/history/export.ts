@@ -189,7 +189,9 @@ async function exists(path: string): Promise<boolean> {
 
 async function removeStaleTemp(dir: string, consumer: string): Promise<void> {
   for (const f of await readdir(dir)) {
-    if (f.startsWith(`.${consumer}-`) && f.includes('.tmp-')) await rm(join(dir, f), { force: true })
+    // recursive: DuckDB's spill directory (`….duckdb-tmp`) is a directory
+    if (f.startsWith(`.${consumer}-`) && f.includes('.tmp-'))
+      await rm(join(dir, f), { recursive: true, force: true })
   }
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
@@ -263,6 +263,23 @@ for (const backend of backends) {
       assert.equal(ids.length, await store.count({ afterSeq: 0 }))
       assert.equal(new Set(ids).size, ids.length)
       await store.removeConsumer('fail')
+    })
+
+    it('cleans up what a run killed during the Parquet conversion left, its DuckDB spill directory included (regression: EISDIR)', async () => {
+      const dir = join(out.dir, 'spilled')
+      await store.addConsumer('spill')
+      const stale = join(dir, '.spill-000000000001-000000000041.parquet.tmp-99999')
+      mkdirSync(`${stale}.duckdb-tmp`, { recursive: true })
+      writeFileSync(join(`${stale}.duckdb-tmp`, 'duckdb_temp_storage-0.tmp'), 'x')
+      writeFileSync(`${stale}.csv`, 'partial')
+      const r = await run({ format: 'parquet', output: dir, consumer: 'spill' })
+      assert.equal(r.records, await store.count({ afterSeq: 0 }))
+      assert.deepEqual(
+        readdirSync(dir).filter((f) => f.includes('.tmp-')),
+        [],
+        'the killed run’s files are gone',
+      )
+      await store.removeConsumer('spill')
     })
 
     it('exports each record exactly once across a crash after the rename, before the watermark moved', async () => {
