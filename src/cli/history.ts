@@ -94,6 +94,11 @@ export function historyCommand(withRiffle: WithRiffle, dataDirOption: () => Opti
           throw riffleError('RIFFLE_BAD_REQUEST', '--register needs --consumer NAME')
         if (o.maxRecords !== undefined && !o.consumer)
           throw riffleError('RIFFLE_BAD_REQUEST', '--max-records needs --consumer NAME')
+        // `… | head`: a reader that stops early ends the export quietly (there is no watermark to keep)
+        if (o.output === undefined)
+          process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+            if (e.code === 'EPIPE') process.exit(0)
+          })
         const result = await withRiffle({ dataDir: o.dataDir }, (r) =>
           exportHistory(r.history, {
             format: o.format,

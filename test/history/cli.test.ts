@@ -23,7 +23,13 @@ describe('riffle history (the built CLI)', () => {
     return { code: r.status, out: r.stdout, err: r.stderr }
   }
 
+  const bigDir = join(tmp.dir, 'big')
+
   before(async () => {
+    // enough for a pipe's buffer to fill, so that `head` is gone while the export still writes
+    const big = await openRiffle(loadConfig({ RIFFLE_DATA_DIR: bigDir }), createLogger('silent'))
+    await big.history.append(range(20_000).map((i) => activation(i)))
+    await big.close()
     const r = await openRiffle(loadConfig({ RIFFLE_DATA_DIR: dataDir }), createLogger('silent'))
     // one record from 2020 (past any retention), the rest now
     await r.history.append([
@@ -48,6 +54,16 @@ describe('riffle history (the built CLI)', () => {
     assert.equal(f.code, 0, f.err)
     assert.equal(f.out.trim(), file)
     assert.equal(readFileSync(file, 'utf8').trim().split('\n').length, 9)
+  })
+
+  it('stops quietly when the reader of standard output goes away (`| head`; was: a stack trace for EPIPE)', () => {
+    const r = spawnSync(
+      'sh',
+      ['-c', `"${process.execPath}" "${BIN}" history export --format jsonl --quiet | head -c 10`],
+      { encoding: 'utf8', env: { ...process.env, RIFFLE_DATA_DIR: bigDir, RIFFLE_DATABASE_URL: '' } },
+    )
+    assert.equal(r.stdout.length, 10)
+    assert.equal(r.stderr, '')
   })
 
   it('manages export consumers and exports incrementally', () => {
