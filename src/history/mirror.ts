@@ -8,7 +8,7 @@
  */
 import { Producer, stringSerializers } from '@platformatic/kafka'
 import { riffleError } from '../errors.js'
-import { MAX_BATCH_BYTES, SerialProducer } from '../kafka/serial-producer.js'
+import { SerialProducer } from '../kafka/serial-producer.js'
 import type { Activation } from './activation.js'
 import { toRecord } from './schema.js'
 
@@ -66,21 +66,9 @@ export class HistoryMirror {
   /** Publishes one message per activation (see `mirrorMessages`); resolves once the broker has them. */
   async publish(batch: readonly Activation[]): Promise<void> {
     if (batch.length === 0) return
-    // One send is one produce request: past the broker's 1 MiB per batch the whole send fails
-    // (seen: 5,000 records of ~700 bytes). Sent in parts; SerialProducer keeps them in order.
-    const parts: ReturnType<typeof mirrorMessages>[] = [[]]
-    let bytes = 0
-    for (const m of mirrorMessages(this.topic, batch)) {
-      const size = Buffer.byteLength(m.key) + Buffer.byteLength(m.value) + 100
-      if (bytes + size > MAX_BATCH_BYTES && parts[parts.length - 1]!.length > 0) {
-        parts.push([])
-        bytes = 0
-      }
-      parts[parts.length - 1]!.push(m)
-      bytes += size
-    }
     try {
-      await Promise.all(parts.map((p) => this.#producer.send(p)))
+      // SerialProducer sends it in parts that one produce request can carry
+      await this.#producer.send(mirrorMessages(this.topic, batch))
     } catch (e) {
       throw riffleError(
         'RIFFLE_KAFKA_UNAVAILABLE',

@@ -55,10 +55,19 @@ export class SerialProducer<K = Buffer, V = Buffer, HK = Buffer, HV = Buffer> {
   send(messages: MessageToProduce<K, V, HK, HV>[]): Promise<TopicWithPartitionAndOffset[]> {
     if (this.#closed) return Promise.reject(new Error('the producer is closed'))
     if (messages.length === 0) return Promise.resolve([])
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ messages, bytes: sizeOf(messages), resolve, reject })
-      this.#draining ??= this.#drain()
-    })
+    // A send larger than one request may carry (the broker refuses a batch past its 1 MiB whole)
+    // goes in consecutive parts; it succeeds when every part has, and fails when one fails (the
+    // parts before it are written: a retry writes them again, so callers' sends are at least once).
+    const parts = Promise.all(
+      partsOf(messages).map(
+        (part) =>
+          new Promise<TopicWithPartitionAndOffset[]>((resolve, reject) => {
+            this.#queue.push({ messages: part.messages, bytes: part.bytes, resolve, reject })
+          }),
+      ),
+    )
+    this.#draining ??= this.#drain()
+    return parts.then((offsets) => offsets.flat())
   }
 
   async #drain(): Promise<void> {
@@ -136,10 +145,23 @@ function keyBytes(key: unknown): Buffer | undefined {
   return undefined
 }
 
-function sizeOf(messages: MessageToProduce<unknown, unknown, unknown, unknown>[]): number {
-  let n = 0
-  for (const m of messages) n += byteLength(m.key) + byteLength(m.value) + 64
-  return n
+/** Consecutive parts of at most MAX_BATCH_BYTES (a single larger message stands alone). */
+export function partsOf<T extends MessageToProduce<unknown, unknown, unknown, unknown>>(
+  messages: T[],
+): Array<{ messages: T[]; bytes: number }> {
+  const parts: Array<{ messages: T[]; bytes: number }> = []
+  let current: { messages: T[]; bytes: number } = { messages: [], bytes: 0 }
+  for (const m of messages) {
+    const n = byteLength(m.key) + byteLength(m.value) + 64
+    if (current.messages.length > 0 && current.bytes + n > MAX_BATCH_BYTES) {
+      parts.push(current)
+      current = { messages: [], bytes: 0 }
+    }
+    current.messages.push(m)
+    current.bytes += n
+  }
+  parts.push(current)
+  return parts
 }
 
 function byteLength(x: unknown): number {

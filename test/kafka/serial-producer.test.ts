@@ -63,4 +63,32 @@ describe('SerialProducer: an idempotent producer shared by concurrent callers', 
     }
     await assert.rejects(p.send(msg0(topic)), /closed/)
   })
+  it('sends what one request cannot carry in consecutive parts, every message once and in order', async () => {
+    // one partition: every record batch of the send lands in one produce request's batch, which
+    // the broker refuses whole past 1 MiB (seen: 5,000 activations of ~700 bytes)
+    const topic = uniqueName('serial.big')
+    await createTopic(topic, 1)
+    const p = new SerialProducer(() => idempotent(kafkaBrokers()))
+    try {
+      const n = 3_000
+      const pad = 'x'.repeat(700)
+      const offsets = await p.send(
+        Array.from({ length: n }, (_, i) => ({
+          topic,
+          key: Buffer.from(`k${i}`),
+          value: Buffer.from(`${i} ${pad}`),
+        })),
+      )
+      assert.equal(offsets.length, n)
+      assert.deepEqual(
+        offsets.map((o) => o.offset),
+        Array.from({ length: n }, (_, i) => BigInt(i)),
+      )
+      const read = await readTopic(topic, (m) => m.length >= n, 30_000, 1000)
+      assert.equal(read.length, n)
+      for (const [i, m] of read.entries()) assert.equal(m.value.split(' ')[0], String(i))
+    } finally {
+      await p.close()
+    }
+  })
 })

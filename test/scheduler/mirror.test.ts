@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { readTopic } from '../engine/harness.js'
+import { createTopic, readTopic } from '../engine/harness.js'
 import { kafkaBrokers, uniqueName } from '../helpers.js'
 import { type Harness, openHarness } from './harness.js'
 
@@ -79,4 +79,28 @@ test('a run whose history mirror cannot be reached fails, naming the topic', asy
   const end = await (await s.runNow('mirrored')).done
   assert.equal(end.status, 'failed')
   assert.match(end.message ?? '', /could not mirror \d+ activations to topic "riffle.nowhere"/)
+})
+
+test('a scheduled run writes a batch of Kafka outputs larger than one produce request may carry', async () => {
+  const topic = uniqueName('riffle.sched.out')
+  await h.apply(`${DEFS}
+  - name: to-kafka
+    trigger: { manual: true }
+    audience: { sql: "select customer_id, amount from customers" }
+    content:
+      note: '"row " + row.customer_id + " " + "${'y'.repeat(300)}"'
+    outputs:
+      - kafka: { topic: ${topic}, key: row.customer_id }
+`)
+  await createTopic(topic, 1) // one partition: the whole batch in one record batch (refused past 1 MiB)
+  const s = await h.scheduler({ batchSize: 5000 }, { brokers: async () => kafkaBrokers() })
+  const end = await (await s.runNow('to-kafka')).done
+  assert.equal(end.status, 'succeeded', end.errors.join('; '))
+  const got = await readTopic(topic, (m) => m.length >= rows, 60_000, 500)
+  assert.equal(got.length, rows)
+  assert.equal(new Set(got.map((m) => m.headers['riffle-activation-id'])).size, rows)
+  assert.deepEqual(
+    got.slice(0, 3).map((m) => m.key),
+    ['c000001', 'c000002', 'c000003'],
+  )
 })
