@@ -601,17 +601,19 @@ export class HistoryStore {
    * has exported. Deletes in chunks so that appends are never held up for long.
    */
   async purge(cutoff: number, chunk = 10_000): Promise<PurgeResult> {
-    const consumers = await this.listConsumers()
-    const floor = consumers.length ? Math.min(...consumers.map((c) => c.watermark)) : Number.MAX_SAFE_INTEGER
     let purged = 0
     for (;;) {
+      // the consumers' floor is read by the delete itself: a consumer registered meanwhile (from
+      // the start) stops the purge at once instead of losing the records it was to begin with
       const r = await this.#db.run(
-        'delete from history_activations where seq in (select seq from history_activations where output_time < ? and seq <= ? limit ?)',
-        [cutoff, floor, chunk],
+        `delete from history_activations where seq in (select seq from history_activations where output_time < ? and seq <= (select coalesce(min(watermark), ${Number.MAX_SAFE_INTEGER}) from history_consumers) limit ?)`,
+        [cutoff, chunk],
       )
       purged += r.changes
       if (r.changes < chunk) break
     }
+    const consumers = await this.listConsumers()
+    const floor = consumers.length ? Math.min(...consumers.map((c) => c.watermark)) : Number.MAX_SAFE_INTEGER
     if (this.#customers) {
       await this.#db.run('update history_info set purge_cutoff = ?, purge_floor = ?', [cutoff, floor])
       await this.#sqlite!.withHandle(() => this.#customers!.purged())

@@ -74,6 +74,42 @@ for (const backend of backends) {
       await store.removeConsumer('warehouse')
     })
 
+    it('stops purging at once when a consumer is registered while a purge runs (it starts from the oldest record)', async () => {
+      await db.run('delete from history_activations')
+      await store.append(range(50).map((i) => activation(1000 + i, { outputTime: T0 + i })))
+      // the same database, the consumer registered between the purge's first and second chunk (as
+      // `riffle history consumers add` in another process would)
+      let deletes = 0
+      let atRegistration = -1
+      const hooked = new Proxy(db, {
+        get(target, prop) {
+          if (prop === 'run')
+            return async (sql: string, params?: unknown[]) => {
+              if (sql.startsWith('delete from history_activations') && ++deletes === 2) {
+                await store.addConsumer('late')
+                atRegistration = (await store.list({}, { limit: 1000 })).items.length
+              }
+              return target.run(sql, params as never)
+            }
+          const v = Reflect.get(target, prop, target)
+          return typeof v === 'function' ? v.bind(target) : v
+        },
+      })
+      try {
+        const purging = await HistoryStore.open(hooked)
+        const r = await purging.purge(T0 + 3 * DAY, 10)
+        assert.equal(atRegistration, 40, 'the first chunk of ten went before the consumer existed')
+        assert.equal(r.purged, 10)
+        assert.equal(
+          (await store.list({}, { limit: 1000 })).items.length,
+          40,
+          'nothing purged after registration',
+        )
+      } finally {
+        await store.removeConsumer('late').catch(() => {})
+      }
+    })
+
     it('runs on a timer until stopped', async () => {
       await db.run('delete from history_activations')
       await store.append([activation(1, { outputTime: T0 })])
