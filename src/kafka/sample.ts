@@ -3,7 +3,7 @@
  * reads from (end - limit) on each partition and leaves. Used by the stream sample and inference.
  */
 import { randomUUID } from 'node:crypto'
-import { Consumer } from '@platformatic/kafka'
+import { Admin, Consumer } from '@platformatic/kafka'
 import { riffleError } from '../errors.js'
 import { honourAbortedTransactions } from './read-committed.js'
 
@@ -24,14 +24,17 @@ export interface SampleOptions {
   limit: number
   /** Gives up waiting for messages after this long. */
   timeoutMs?: number
+  /** The throwaway consumer group's id (default `riffle-sample-<uuid>`); it is deleted afterwards. */
+  groupId?: string
 }
 
 export async function sampleTopic(opts: SampleOptions): Promise<SampledMessage[]> {
   const timeoutMs = opts.timeoutMs ?? 5_000
+  const groupId = opts.groupId ?? `riffle-sample-${randomUUID()}`
   const consumer = honourAbortedTransactions(
     new Consumer({
       clientId: 'riffle-sample',
-      groupId: `riffle-sample-${randomUUID()}`,
+      groupId,
       bootstrapBrokers: opts.brokers,
       timeout: Math.min(timeoutMs, 5_000),
       retries: 1,
@@ -97,8 +100,25 @@ export async function sampleTopic(opts: SampleOptions): Promise<SampledMessage[]
     )
     return out.slice(0, opts.limit)
   } finally {
-    await consumer.close().catch(() => {})
+    await dispose(consumer, groupId, opts.brokers)
   }
+}
+
+/**
+ * Closes a throwaway consumer and deletes its (empty, offset-less) group, so that samples and
+ * traces leave no `riffle-sample-…` groups behind in the cluster's listings (the broker would drop
+ * them only at its next offsets-retention check, every 10 minutes by default). Best effort.
+ */
+async function dispose(consumer: Consumer, groupId: string, brokers: string[]): Promise<void> {
+  await consumer.close().catch(() => {})
+  const admin = new Admin({
+    clientId: 'riffle-sample',
+    bootstrapBrokers: brokers,
+    timeout: 2_000,
+    retries: 0,
+  })
+  await admin.deleteGroups({ groups: [groupId] }).catch(() => {})
+  await admin.close().catch(() => {})
 }
 
 function toSample(
@@ -161,10 +181,11 @@ export async function fetchMessage(opts: {
   offset: bigint
   timeoutMs?: number
 }): Promise<{ key: Buffer | null; value: Buffer | null; timestamp: bigint } | undefined> {
+  const groupId = `riffle-trace-${randomUUID()}`
   const consumer = honourAbortedTransactions(
     new Consumer({
       clientId: 'riffle-trace',
-      groupId: `riffle-trace-${randomUUID()}`,
+      groupId,
       bootstrapBrokers: opts.brokers,
       timeout: 5_000,
       retries: 1,
@@ -209,6 +230,6 @@ export async function fetchMessage(opts: {
     await stream.close().catch(() => {})
     return found
   } finally {
-    await consumer.close().catch(() => {})
+    await dispose(consumer, groupId, opts.brokers)
   }
 }
