@@ -195,6 +195,29 @@ async function removeStaleTemp(dir: string, consumer: string): Promise<void> {
   }
 }
 
+/**
+ * Removes what a killed export to this same file left (`.<file>.tmp-<pid>`, its CSV staging file
+ * and DuckDB's spill directory), when that process is gone: they are hidden, and can be large.
+ */
+async function removeDeadTemp(file: string): Promise<void> {
+  const prefix = `.${basename(file)}.tmp-`
+  for (const f of await readdir(dirname(file))) {
+    if (!f.startsWith(prefix)) continue
+    const pid = Number.parseInt(f.slice(prefix.length), 10)
+    if (!Number.isSafeInteger(pid) || pid === process.pid || alive(pid)) continue
+    await rm(join(dirname(file), f), { recursive: true, force: true })
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM' // exists, owned by someone else
+  }
+}
+
 async function fsyncPath(path: string): Promise<void> {
   const fh = await open(path, 'r')
   try {
@@ -214,6 +237,7 @@ async function writeFileAtomically(
 ): Promise<number> {
   const tmp = join(dirname(file), `.${basename(file)}.tmp-${process.pid}`)
   const staging = opts.format === 'parquet' ? `${tmp}.csv` : tmp
+  await removeDeadTemp(file)
   try {
     const stream = createWriteStream(staging)
     const records = await writeRows(

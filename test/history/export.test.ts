@@ -282,6 +282,25 @@ for (const backend of backends) {
       await store.removeConsumer('spill')
     })
 
+    it('removes what a killed export to the same file left, not what a live one is writing', async () => {
+      const dir = join(out.dir, 'plain')
+      mkdirSync(dir, { recursive: true })
+      const file = join(dir, 'all.parquet')
+      // a process that has ended, and one that is alive (this test's parent)
+      const dead = spawnSync(process.execPath, ['-e', '0']).pid!
+      const killed = join(dir, `.all.parquet.tmp-${dead}`)
+      writeFileSync(`${killed}.csv`, 'partial')
+      mkdirSync(`${killed}.duckdb-tmp`)
+      writeFileSync(join(`${killed}.duckdb-tmp`, 'duckdb_temp_storage-0.tmp'), 'x')
+      const live = `.all.parquet.tmp-${process.ppid}.csv`
+      writeFileSync(join(dir, live), 'being written')
+      const other = `.other.parquet.tmp-${dead}`
+      writeFileSync(join(dir, other), 'another file’s')
+      const r = await run({ format: 'parquet', output: file })
+      assert.equal(r.records, await store.count({ afterSeq: 0 }))
+      assert.deepEqual(readdirSync(dir).sort(), [live, other, 'all.parquet'].sort())
+    })
+
     it('exports each record exactly once across a crash after the rename, before the watermark moved', async () => {
       const dir = join(out.dir, 'renamed')
       await store.addConsumer('crm-loader')
