@@ -7,8 +7,8 @@
  *   tsx bench/engine-kafkajs.ts TOPIC COUNT DATA_DIR BROKERS
  */
 import { join } from 'node:path'
-import Sqlite from 'better-sqlite3'
 import { Kafka, logLevel } from 'kafkajs'
+import Sqlite from '../src/db/sqlite-driver.js'
 
 const [topic, countArg, dataDir, brokers] = process.argv.slice(2) as [string, string, string, string]
 const total = Number(countArg)

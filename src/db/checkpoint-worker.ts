@@ -1,7 +1,7 @@
 /** The WAL checkpointer's worker thread: see checkpointer.ts. */
 import { parentPort, workerData } from 'node:worker_threads'
-import Sqlite from 'better-sqlite3'
 import type { CheckpointerMessage } from './checkpointer.js'
+import Sqlite from './sqlite-driver.js'
 
 const { everyMs } = workerData as { everyMs: number }
 const open = new Map<string, Sqlite.Database>()

@@ -1,10 +1,10 @@
 import { mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import Sqlite from 'better-sqlite3'
 import pg from 'pg'
 import { riffleError } from '../errors.js'
 import { checkpointInBackground, release } from './checkpointer.js'
 import { CONNECTION_PRAGMAS } from './pragmas.js'
+import Sqlite from './sqlite-driver.js'
 
 export type Dialect = 'sqlite' | 'postgres'
 export type Params = readonly unknown[]

@@ -1,7 +1,7 @@
 /** The background appender's worker thread: see background.ts. */
 import { parentPort, workerData } from 'node:worker_threads'
-import Sqlite from 'better-sqlite3'
 import { CONNECTION_PRAGMAS } from '../db/pragmas.js'
+import Sqlite from '../db/sqlite-driver.js'
 import { APPEND_PRAGMAS, sqliteAppender } from './append.js'
 import type { AppendReply, AppendRequest } from './background.js'
 

@@ -3,7 +3,7 @@
  * sorted batches, and applies the history's purges to it. See customers.ts.
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import Sqlite from 'better-sqlite3'
+import Sqlite from '../db/sqlite-driver.js'
 import { INDEX_CHUNK, type IndexerMessage, indexTail, purgeIndex } from './customers.js'
 
 const { historyFile, indexFile } = workerData as { historyFile: string; indexFile: string }

@@ -16,7 +16,7 @@
  */
 import { basename, dirname, join } from 'node:path'
 import type { Worker } from 'node:worker_threads'
-import Sqlite from 'better-sqlite3'
+import Sqlite from '../db/sqlite-driver.js'
 import { startModuleWorker } from '../worker.js'
 
 /** Records the indexer takes per transaction, at most. */

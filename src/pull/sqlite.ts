@@ -12,9 +12,9 @@
 
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import Sqlite from 'better-sqlite3'
 import { checkpointInBackground, release } from '../db/checkpointer.js'
 import { CONNECTION_PRAGMAS } from '../db/pragmas.js'
+import Sqlite from '../db/sqlite-driver.js'
 import type { Collection } from '../definitions/schema.js'
 import { riffleError } from '../errors.js'
 import type { PullRecord, PullRecordJson, PullStore, PullWrite, ScanPage } from './store.js'
