@@ -122,6 +122,10 @@ export function buildCli(): Command {
       for (const c of s.created) process.stdout.write(`${verb}created ${c}\n`)
       for (const c of s.updated) process.stdout.write(`${verb}updated ${c}\n`)
       for (const c of s.deleted) process.stdout.write(`${verb}deleted ${c}\n`)
+      for (const c of s.resumed)
+        process.stderr.write(
+          `note: ${c} ${s.dryRun ? 'would be' : 'is'} active again: a file's campaigns are active unless they say status: paused\n`,
+        )
       process.stdout.write(
         `${s.dryRun ? 'dry run: ' : ''}${s.created.length} created, ${s.updated.length} updated, ${s.deleted.length} deleted, ${s.unchanged} unchanged (revision ${s.revision})\n`,
       )

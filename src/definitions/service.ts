@@ -22,6 +22,11 @@ export interface ApplySummary {
   deleted: string[]
   unchanged: number
   dryRun: boolean
+  /**
+   * Campaigns the file makes active that were paused or archived (a file's campaigns are active
+   * unless they say otherwise): `campaign "x" (was paused)`.
+   */
+  resumed: string[]
 }
 
 export interface Snapshot {
@@ -184,9 +189,17 @@ export class DefinitionsService {
     if (opts.dryRun) {
       const current = await this.store.current()
       const { changes } = await run(current)
-      return summarize(current, changes, await this.store.revision(), true)
+      return {
+        ...summarize(current, changes, await this.store.revision(), true),
+        resumed: resumed(current, changes),
+      }
     }
-    const { write, result: before } = await this.store.change(opts.actor, run)
+    let changed: Change[] = []
+    const { write, result: before } = await this.store.change(opts.actor, async (current) => {
+      const r = await run(current)
+      changed = r.changes
+      return r
+    })
     const declared =
       input.streams.length + input.collections.length + input.campaigns.length + (input.datastore ? 1 : 0)
     const summary: ApplySummary = {
@@ -196,6 +209,7 @@ export class DefinitionsService {
       deleted: [],
       unchanged: 0,
       dryRun: false,
+      resumed: resumed(before, changed),
     }
     const existed = new Set(before.map((d) => `${d.kind}\0${d.name}`))
     for (const w of write.written) {
@@ -300,14 +314,35 @@ export class DefinitionsService {
   }
 }
 
+/** Campaigns that were paused or archived and that these changes make active. */
+function resumed(current: StoredDefinition[], changes: Change[]): string[] {
+  const was = new Map(
+    current
+      .filter((d) => d.kind === 'campaign')
+      .map((d) => [d.name, (d.spec as { status?: string }).status ?? 'active']),
+  )
+  return changes
+    .filter((ch) => ch.kind === 'campaign' && ch.spec !== null)
+    .filter((ch) => ((ch.spec as { status?: string }).status ?? 'active') === 'active')
+    .filter((ch) => was.get(ch.name) === 'paused' || was.get(ch.name) === 'archived')
+    .map((ch) => `campaign "${ch.name}" (was ${was.get(ch.name)})`)
+}
+
 function summarize(
   current: StoredDefinition[],
   changes: Change[],
   revision: number,
   dryRun: boolean,
-): ApplySummary {
+): Omit<ApplySummary, 'resumed'> {
   const byKey = new Map(current.map((d) => [`${d.kind}\0${d.name}`, d]))
-  const s: ApplySummary = { revision, created: [], updated: [], deleted: [], unchanged: 0, dryRun }
+  const s: Omit<ApplySummary, 'resumed'> = {
+    revision,
+    created: [],
+    updated: [],
+    deleted: [],
+    unchanged: 0,
+    dryRun,
+  }
   for (const ch of changes) {
     const prev = byKey.get(`${ch.kind}\0${ch.name}`)
     if (ch.spec === null) s.deleted.push(label(ch.kind, ch.name))

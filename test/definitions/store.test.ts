@@ -136,6 +136,18 @@ for (const backend of backends) {
       assert.equal(active.version, paused.version + 1)
     })
 
+    it('says which paused campaigns a file makes active again, dry run included', async () => {
+      await defs.apply(src(EXAMPLE), { actor: 'test:r' })
+      await defs.setStatus('big-spender-thanks', 'paused', 'test:r')
+      const dry = await defs.apply(src(EXAMPLE), { actor: 'test:r', dryRun: true })
+      assert.deepEqual(dry.resumed, ['campaign "big-spender-thanks" (was paused)'])
+      const applied = await defs.apply(src(EXAMPLE), { actor: 'test:r' })
+      assert.deepEqual(applied.resumed, ['campaign "big-spender-thanks" (was paused)'])
+      assert.deepEqual(applied.updated, ['campaign big-spender-thanks'])
+      const again = await defs.apply(src(EXAMPLE), { actor: 'test:r' })
+      assert.deepEqual(again.resumed, [], 'active already: nothing to say')
+    })
+
     it('serialises concurrent applies: both land, versions do not collide', async () => {
       const a = EXAMPLE.replace('holdout: 10', 'holdout: 41')
       const b = EXAMPLE.replace('holdout: 10', 'holdout: 42')
