@@ -102,6 +102,38 @@ async function createTopics(...topics: string[]) {
   await admin.close()
 }
 
+/** The bench's topics and consumer groups (`bench-…`, the kafkajs baseline's `baseline-…`) that were not there before it: deleted at the end. */
+async function benchLeftovers(): Promise<{ topics: Set<string>; groups: Set<string> }> {
+  const admin = new Admin({ clientId: 'bench', bootstrapBrokers: BROKERS })
+  try {
+    const topics = new Set((await admin.listTopics()).filter((t) => t.startsWith('bench-')))
+    const groups = new Set(
+      [...(await admin.listGroups()).keys()].filter(
+        (g) => g.startsWith('bench-') || g.startsWith('baseline-'),
+      ),
+    )
+    return { topics, groups }
+  } finally {
+    await admin.close()
+  }
+}
+
+async function cleanUp(before: { topics: Set<string>; groups: Set<string> }): Promise<void> {
+  const now = await benchLeftovers()
+  const topics = [...now.topics].filter((t) => !before.topics.has(t))
+  const groups = [...now.groups].filter((g) => !before.groups.has(g))
+  const admin = new Admin({ clientId: 'bench', bootstrapBrokers: BROKERS })
+  try {
+    if (groups.length) await admin.deleteGroups({ groups }).catch(() => {})
+    if (topics.length) await admin.deleteTopics({ topics })
+    process.stderr.write(`deleted the bench's ${topics.length} topics and ${groups.length} consumer groups\n`)
+  } catch (e) {
+    process.stderr.write(`could not delete the bench's topics (${topics.join(', ')}): ${String(e)}\n`)
+  } finally {
+    await admin.close()
+  }
+}
+
 async function produceBacklog(topic: string, n: number) {
   const p = new Producer({ clientId: 'bench', bootstrapBrokers: BROKERS, acks: 1, autocreateTopics: true })
   for (let i = 0; i < n; i += 1000) {
@@ -390,6 +422,7 @@ async function kafkajsBaseline(topic: string, n: number): Promise<number> {
 
 async function main() {
   const started = Date.now()
+  const before = await benchLeftovers()
   const backlog = `bench-in-${id()}`
   if (process.env.BENCH_ONLY !== 'latency') {
     await createTopics(backlog)
@@ -412,7 +445,10 @@ async function main() {
       `run ${r + 1}: ceiling ${ceiling.at(-1)!.toFixed(0)}/s, riffle ${s.rate.toFixed(0)}/s (${s.cpuMsPer1k.toFixed(1)} CPU-ms per 1,000 events), peak RSS ${s.peakRssMb.toFixed(0)} MB\n`,
     )
   }
-  if (only === 'saturation') process.exit(0)
+  if (only === 'saturation') {
+    await cleanUp(before)
+    process.exit(0)
+  }
   let kafkajs = Number.NaN
   if (only !== 'latency') {
     const kjTopic = `bench-kj-${id()}`
@@ -466,6 +502,7 @@ async function main() {
     ].join('\n'),
   )
   if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, JSON.stringify(result, null, 2))
+  await cleanUp(before)
   process.exit(0)
 }
 
