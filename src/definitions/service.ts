@@ -184,22 +184,17 @@ export class DefinitionsService {
         for (const d of current)
           if (!wanted.has(`${d.kind}\0${d.name}`)) changes.push({ kind: d.kind, name: d.name, spec: null })
       }
-      return { changes, result: current }
+      return { changes, result: { before: current, changes } }
     }
     if (opts.dryRun) {
       const current = await this.store.current()
       const { changes } = await run(current)
-      return {
-        ...summarize(current, changes, await this.store.revision(), true),
-        resumed: resumed(current, changes),
-      }
+      return summarize(current, changes, await this.store.revision(), true)
     }
-    let changed: Change[] = []
-    const { write, result: before } = await this.store.change(opts.actor, async (current) => {
-      const r = await run(current)
-      changed = r.changes
-      return r
-    })
+    const {
+      write,
+      result: { before, changes },
+    } = await this.store.change(opts.actor, run)
     const declared =
       input.streams.length + input.collections.length + input.campaigns.length + (input.datastore ? 1 : 0)
     const summary: ApplySummary = {
@@ -209,7 +204,7 @@ export class DefinitionsService {
       deleted: [],
       unchanged: 0,
       dryRun: false,
-      resumed: resumed(before, changed),
+      resumed: resumed(before, changes),
     }
     const existed = new Set(before.map((d) => `${d.kind}\0${d.name}`))
     for (const w of write.written) {
@@ -333,15 +328,16 @@ function summarize(
   changes: Change[],
   revision: number,
   dryRun: boolean,
-): Omit<ApplySummary, 'resumed'> {
+): ApplySummary {
   const byKey = new Map(current.map((d) => [`${d.kind}\0${d.name}`, d]))
-  const s: Omit<ApplySummary, 'resumed'> = {
+  const s: ApplySummary = {
     revision,
     created: [],
     updated: [],
     deleted: [],
     unchanged: 0,
     dryRun,
+    resumed: resumed(current, changes),
   }
   for (const ch of changes) {
     const prev = byKey.get(`${ch.kind}\0${ch.name}`)

@@ -11,7 +11,7 @@
  * new broker, after 42 events).
  *
  * Here one request is in flight at a time. What callers send meanwhile waits, and goes together
- * in the next request (up to MAX_BATCH_BYTES), each message placed in its partition beforehand
+ * in the next request (up to MAX_REQUEST_BYTES), each message placed in its partition beforehand
  * (Kafka's rule, see partitioner.ts; the producer's own partitioner is never asked) so that each
  * caller learns its own messages' offsets.
  * After a failed request the producer is closed: the next one gets a new producer, with a new
@@ -20,10 +20,8 @@
  */
 import type { MessageToProduce, Producer, TopicWithPartitionAndOffset } from '@platformatic/kafka'
 import { javaCompatiblePartitioner } from './partitioner.js'
+import { MAX_REQUEST_BYTES, partsOf } from './request-size.js'
 import { within } from './within.js'
-
-/** One request's most bytes of keys and values: well under the broker's default 1 MiB per batch. */
-export const MAX_BATCH_BYTES = 512 * 1024
 
 interface Pending<K, V, HK, HV> {
   messages: MessageToProduce<K, V, HK, HV>[]
@@ -75,7 +73,7 @@ export class SerialProducer<K = Buffer, V = Buffer, HK = Buffer, HV = Buffer> {
       while (this.#queue.length > 0) {
         let n = 1
         let bytes = this.#queue[0]!.bytes
-        while (n < this.#queue.length && bytes + this.#queue[n]!.bytes <= MAX_BATCH_BYTES)
+        while (n < this.#queue.length && bytes + this.#queue[n]!.bytes <= MAX_REQUEST_BYTES)
           bytes += this.#queue[n++]!.bytes
         const group = this.#queue.splice(0, n)
         try {
@@ -143,29 +141,4 @@ function keyBytes(key: unknown): Buffer | undefined {
   if (Buffer.isBuffer(key)) return key
   if (typeof key === 'string') return Buffer.from(key)
   return undefined
-}
-
-/** Consecutive parts of at most MAX_BATCH_BYTES (a single larger message stands alone). */
-export function partsOf<T extends MessageToProduce<unknown, unknown, unknown, unknown>>(
-  messages: T[],
-): Array<{ messages: T[]; bytes: number }> {
-  const parts: Array<{ messages: T[]; bytes: number }> = []
-  let current: { messages: T[]; bytes: number } = { messages: [], bytes: 0 }
-  for (const m of messages) {
-    const n = byteLength(m.key) + byteLength(m.value) + 64
-    if (current.messages.length > 0 && current.bytes + n > MAX_BATCH_BYTES) {
-      parts.push(current)
-      current = { messages: [], bytes: 0 }
-    }
-    current.messages.push(m)
-    current.bytes += n
-  }
-  parts.push(current)
-  return parts
-}
-
-function byteLength(x: unknown): number {
-  if (Buffer.isBuffer(x)) return x.length
-  if (typeof x === 'string') return Buffer.byteLength(x)
-  return 0
 }
